@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// serveDeps is what `serve` hands every component: the shared pool and logger.
+type serveDeps struct {
+	Pool        *pgxpool.Pool
+	Logger      *slog.Logger
+	DatabaseURL string
+}
+
+// server is what a component contributes to `serve`: an HTTP handler and
+// where to listen, plus work to stop after the HTTP server has drained.
+type server struct {
+	name     string
+	addr     string       // listen address, e.g. ":9090"
+	listener net.Listener // when set, used instead of addr (demo, tests)
+	handler  http.Handler
+	close    func() // optional
+}
+
+// buildServer constructs a component's server once flags are parsed.
+type buildServer func(ctx context.Context, deps serveDeps) (*server, error)
+
+// httpFlags are the HTTP server settings every server shares.
+type httpFlags struct {
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	shutdownTimeout   time.Duration
+}
+
+func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
+	h := &httpFlags{}
+	fs.DurationVar(&h.readHeaderTimeout, "http-read-header-timeout", 5*time.Second, "time allowed to read request headers")
+	fs.DurationVar(&h.readTimeout, "http-read-timeout", 10*time.Second, "time allowed to read a whole request")
+	fs.DurationVar(&h.writeTimeout, "http-write-timeout", 15*time.Second, "time allowed to write a response")
+	fs.DurationVar(&h.idleTimeout, "http-idle-timeout", 60*time.Second, "keep-alive idle timeout")
+	fs.DurationVar(&h.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, time allowed for in-flight requests to finish")
+	return h
+}
+
+func serveCommand() command {
+	return serveComponents("serve", "run the authorization, resource and network servers in one process",
+		authzServeFlags, resourceServeFlags, networkServeFlags)
+}
+
+func serveAuthzCommand() command {
+	return serveComponents("serve authz", "run the OAuth2/OpenID Connect authorization server (default :9090)", authzServeFlags)
+}
+
+func serveResourceCommand() command {
+	return serveComponents("serve resource", "run the Number Verification resource server (default :9091)", resourceServeFlags)
+}
+
+func serveNetworkCommand() command {
+	return serveComponents("serve network", "run the simulated mobile network's admin API (default :9092)", networkServeFlags)
+}
+
+func serveComponents(name, summary string, components ...func(*flag.FlagSet) buildServer) command {
+	return command{name: name, summary: summary,
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			db := addDatabaseFlags(fs)
+			logs := addLogFlags(fs)
+			web := addHTTPFlags(fs)
+			builders := make([]buildServer, len(components))
+			for i, register := range components {
+				builders[i] = register(fs)
+			}
+			return func(ctx context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				logger := logs.logger()
+				pool, err := db.open(ctx, name, true)
+				if err != nil {
+					return err
+				}
+				defer pool.Close()
+				deps := serveDeps{Pool: pool, Logger: logger, DatabaseURL: db.url}
+				var servers []*server
+				for _, build := range builders {
+					s, err := build(ctx, deps)
+					if err != nil {
+						closeServers(servers)
+						return err
+					}
+					servers = append(servers, s)
+				}
+				return runServers(ctx, logger, web, servers)
+			}
+		}}
+}
+
+func closeServers(servers []*server) {
+	for _, s := range servers {
+		if s.close != nil {
+			s.close()
+		}
+	}
+}
+
+// runServers serves until ctx is cancelled (SIGTERM, SIGINT), then stops
+// accepting, lets in-flight requests finish within the shutdown timeout, and
+// stops each component's background work.
+func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, servers []*server) error {
+	defer closeServers(servers)
+	httpServers := make([]*http.Server, len(servers))
+	errs := make(chan error, len(servers))
+	for i, s := range servers {
+		l := s.listener
+		if l == nil {
+			var err error
+			if l, err = net.Listen("tcp", s.addr); err != nil {
+				for _, started := range httpServers[:i] {
+					started.Close()
+				}
+				return fmt.Errorf("%s: listen: %w", s.name, err)
+			}
+		}
+		hs := &http.Server{
+			Handler:           s.handler,
+			ReadHeaderTimeout: web.readHeaderTimeout,
+			ReadTimeout:       web.readTimeout,
+			WriteTimeout:      web.writeTimeout,
+			IdleTimeout:       web.idleTimeout,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		httpServers[i] = hs
+		logger.Info("listening", "server", s.name, "addr", l.Addr().String())
+		go func(name string) {
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}(s.name)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", web.shutdownTimeout.String())
+	case runErr = <-errs:
+		logger.Error("server failed", "err", runErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), web.shutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, hs := range httpServers {
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			if err := hs.Shutdown(shutdownCtx); err != nil {
+				logger.Warn("shutdown incomplete", "server", name, "err", err)
+			}
+		}(servers[i].name)
+	}
+	wg.Wait()
+	return runErr
+}

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+)
+
+// TODO(placeholder): replaced by the real component.
+func authzServeFlags(fs *flag.FlagSet) buildServer {
+	return func(ctx context.Context, deps serveDeps) (*server, error) {
+		return nil, errors.New("authz server not built yet")
+	}
+}
