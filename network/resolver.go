@@ -24,8 +24,8 @@ type PortRange struct {
 type Session struct {
 	ID     int64        `json:"id"`
 	MSISDN string       `json:"msisdn"`
-	IP     netip.Prefix `json:"ip"`     // a /32, an IPv6 /128, or an IPv6 /64 prefix
-	Ports  PortRange    `json:"ports"`  // the whole range unless behind CGNAT
+	IP     netip.Prefix `json:"ip"`    // a /32, an IPv6 /128, or an IPv6 /64 prefix
+	Ports  PortRange    `json:"ports"` // the whole range unless behind CGNAT
 	Start  time.Time    `json:"started_at"`
 	End    *time.Time   `json:"ended_at,omitempty"` // nil while attached
 	APN    string       `json:"apn"`
