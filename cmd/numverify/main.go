@@ -17,7 +17,7 @@ func commands() []command {
 		networkAttachCommand(), networkDetachCommand(), networkListCommand(), networkLookupCommand(),
 		clientCreateCommand(), clientListCommand(), clientDeleteCommand(),
 		keysRotateCommand(),
-		demoCommand(), deviceCommand(), spCommand(), benchCommand(), janitorCommand(),
+		demoCommand(), deviceCommand(), spCommand(), benchCommand(), janitorCommand(), healthcheckCommand(),
 	}
 }
 

@@ -12,13 +12,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/numverify/numverify/internal/httpx"
 )
 
-// serveDeps is what `serve` hands every component: the shared pool and logger.
+// serveDeps is what `serve` hands every component: the shared pool, logger
+// and metrics registry (for the component's own metrics).
 type serveDeps struct {
 	Pool        *pgxpool.Pool
 	Logger      *slog.Logger
 	DatabaseURL string
+	Registry    prometheus.Registerer
 }
 
 // server is what a component contributes to `serve`: an HTTP handler and
@@ -28,7 +34,8 @@ type server struct {
 	addr     string       // listen address, e.g. ":9090"
 	listener net.Listener // when set, used instead of addr (demo, tests)
 	handler  http.Handler
-	close    func() // optional
+	close    func()                 // optional
+	ready    map[string]httpx.Check // optional readiness checks beyond Postgres (keys loaded…)
 }
 
 // buildServer constructs a component's server once flags are parsed.
@@ -41,6 +48,7 @@ type httpFlags struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	shutdownTimeout   time.Duration
+	metricsAddr       string
 }
 
 func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
@@ -50,6 +58,7 @@ func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
 	fs.DurationVar(&h.writeTimeout, "http-write-timeout", 15*time.Second, "time allowed to write a response")
 	fs.DurationVar(&h.idleTimeout, "http-idle-timeout", 60*time.Second, "keep-alive idle timeout")
 	fs.DurationVar(&h.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, time allowed for in-flight requests to finish")
+	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics on this separate address instead of on each server's port")
 	return h
 }
 
@@ -90,7 +99,8 @@ func serveComponents(name, summary string, components ...func(*flag.FlagSet) bui
 					return err
 				}
 				defer pool.Close()
-				deps := serveDeps{Pool: pool, Logger: logger, DatabaseURL: db.url}
+				registry := newRegistry(pool)
+				deps := serveDeps{Pool: pool, Logger: logger, DatabaseURL: db.url, Registry: registry}
 				var servers []*server
 				for _, build := range builders {
 					s, err := build(ctx, deps)
@@ -100,9 +110,41 @@ func serveComponents(name, summary string, components ...func(*flag.FlagSet) bui
 					}
 					servers = append(servers, s)
 				}
-				return runServers(ctx, logger, web, servers)
+				return runServers(ctx, logger, web, observe(servers, pool, registry, logger, web), pool)
 			}
 		}}
+}
+
+// newRegistry is the process's Prometheus registry: Go runtime, process and
+// Postgres pool statistics; components add their own.
+func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		httpx.NewPoolCollector(pool))
+	return registry
+}
+
+// observe wraps every server with the access log and metrics, and mounts
+// /healthz, /readyz and (unless --metrics-addr moves it) /metrics on it; with
+// --metrics-addr it adds a server for /metrics alone.
+func observe(servers []*server, pool *pgxpool.Pool, registry *prometheus.Registry, logger *slog.Logger, web *httpFlags) []*server {
+	metrics := httpx.NewMetrics(registry)
+	var gatherer prometheus.Gatherer = registry
+	if web.metricsAddr != "" {
+		gatherer = nil
+	}
+	for _, s := range servers {
+		checks := map[string]httpx.Check{"postgres": httpx.PoolCheck(pool)}
+		for name, check := range s.ready {
+			checks[name] = check
+		}
+		s.handler = httpx.Mount(httpx.Observe(s.name, s.handler, logger, metrics), checks, gatherer)
+	}
+	if web.metricsAddr != "" {
+		servers = append(servers, &server{name: "metrics", addr: web.metricsAddr,
+			handler: httpx.Mount(http.NotFoundHandler(), nil, registry)})
+	}
+	return servers
 }
 
 func closeServers(servers []*server) {
@@ -116,7 +158,7 @@ func closeServers(servers []*server) {
 // runServers serves until ctx is cancelled (SIGTERM, SIGINT), then stops
 // accepting, lets in-flight requests finish within the shutdown timeout, and
 // stops each component's background work.
-func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, servers []*server) error {
+func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, servers []*server, pool *pgxpool.Pool) error {
 	defer closeServers(servers)
 	httpServers := make([]*http.Server, len(servers))
 	errs := make(chan error, len(servers))
@@ -168,5 +210,8 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 		}(servers[i].name)
 	}
 	wg.Wait()
+	if pool != nil {
+		pool.Close()
+	}
 	return runErr
 }

@@ -1,0 +1,149 @@
+// Package httpx is the HTTP plumbing every numverify server shares: one access
+// log line and the Prometheus metrics per request, and the liveness,
+// readiness and metrics endpoints. Components report the route template and
+// the client id of a request with SetRoute and SetClientID; the wrapper logs
+// them. Nothing here ever sees a body, so no number, token or code can reach
+// the log line.
+package httpx
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type infoKey struct{}
+
+// requestInfo is filled in by the component while it handles the request.
+type requestInfo struct {
+	route      string
+	clientID   string
+	correlator string
+}
+
+func info(ctx context.Context) *requestInfo {
+	i, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return i
+}
+
+// SetRoute records the route template ("/number-verification/v2/verify",
+// "/authorize") for the request's metrics and log line.
+func SetRoute(ctx context.Context, route string) {
+	if i := info(ctx); i != nil {
+		i.route = route
+	}
+}
+
+// SetClientID records the OAuth2 client the request was made by or for.
+func SetClientID(ctx context.Context, clientID string) {
+	if i := info(ctx); i != nil {
+		i.clientID = clientID
+	}
+}
+
+// SetCorrelator records the request's x-correlator for the log line.
+func SetCorrelator(ctx context.Context, correlator string) {
+	if i := info(ctx); i != nil {
+		i.correlator = correlator
+	}
+}
+
+// Metrics are the HTTP metrics of one process, labelled by server.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+}
+
+// NewMetrics registers the HTTP metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numverify_http_requests_total", Help: "HTTP requests by server, route, method and status.",
+		}, []string{"server", "route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "numverify_http_request_duration_seconds", Help: "HTTP request latency by server, route and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"server", "route", "status"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "numverify_http_requests_in_flight", Help: "HTTP requests being served.",
+		}, []string{"server"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	return m
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Observe wraps a server's handler with its access log line and metrics.
+// The route label is what the component set with SetRoute, else the
+// ServeMux pattern, else "unmatched" (never the raw path: bounded cardinality).
+func Observe(server string, next http.Handler, logger *slog.Logger, m *Metrics) http.Handler {
+	inFlight := m.inFlight.WithLabelValues(server)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		rec := &statusRecorder{ResponseWriter: w}
+		inFlight.Inc()
+		defer inFlight.Dec()
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		route := ri.route
+		if route == "" {
+			route = r.Pattern
+		}
+		if route == "" {
+			route = "unmatched"
+		}
+		status := strconv.Itoa(rec.status)
+		elapsed := time.Since(start)
+		m.requests.WithLabelValues(server, route, r.Method, status).Inc()
+		m.duration.WithLabelValues(server, route, status).Observe(elapsed.Seconds())
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		logger.LogAttrs(r.Context(), level, "request",
+			slog.String("server", server),
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", elapsed),
+			slog.String("client_id", ri.clientID),
+			slog.String("x_correlator", ri.correlator),
+		)
+	})
+}
