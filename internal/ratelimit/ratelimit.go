@@ -1,0 +1,96 @@
+// Package ratelimit keeps one token bucket (golang.org/x/time/rate) per key
+// (a source address, a client id) in bounded memory: idle buckets are swept.
+package ratelimit
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limiter limits each key to Rate events per second with bursts of Burst.
+// A zero or negative rate disables limiting.
+type Limiter struct {
+	rate  rate.Limit
+	burst int
+
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+	maxKeys   int
+}
+
+type bucket struct {
+	limiter  *rate.Limiter
+	lastSeen time.Time
+}
+
+// New returns a limiter of perSecond events per key with burst; maxKeys bounds
+// the memory (when full, buckets idle the longest are dropped first).
+func New(perSecond float64, burst, maxKeys int) *Limiter {
+	if burst < 1 {
+		burst = 1
+	}
+	if maxKeys < 1 {
+		maxKeys = 100_000
+	}
+	return &Limiter{rate: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}, maxKeys: maxKeys}
+}
+
+// Allow reports whether an event for key may happen now; when not, it says
+// how long until one may (for Retry-After).
+func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	if l == nil || l.rate <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+	b, found := l.buckets[key]
+	if !found {
+		b = &bucket{limiter: rate.NewLimiter(l.rate, l.burst)}
+		l.buckets[key] = b
+	}
+	b.lastSeen = now
+	r := b.limiter.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Second
+	}
+	if delay := r.DelayFrom(now); delay > 0 {
+		r.CancelAt(now)
+		return false, delay
+	}
+	return true, 0
+}
+
+// RetryAfterSeconds rounds a delay up to whole seconds, at least 1.
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// sweep drops buckets that have been idle long enough to be full again, and
+// when over maxKeys the oldest ones.
+func (l *Limiter) sweep(now time.Time) {
+	if now.Sub(l.lastSweep) < 10*time.Second && len(l.buckets) < l.maxKeys {
+		return
+	}
+	l.lastSweep = now
+	refill := time.Duration(float64(l.burst) / float64(l.rate) * float64(time.Second))
+	for k, b := range l.buckets {
+		if now.Sub(b.lastSeen) > refill {
+			delete(l.buckets, k)
+		}
+	}
+	for len(l.buckets) >= l.maxKeys {
+		var oldestKey string
+		var oldest time.Time
+		for k, b := range l.buckets {
+			if oldestKey == "" || b.lastSeen.Before(oldest) {
+				oldestKey, oldest = k, b.lastSeen
+			}
+		}
+		delete(l.buckets, oldestKey)
+	}
+}
