@@ -85,8 +85,8 @@ func newFlagSet(cmd *command, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("numverify "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: numverify %s [flags]\n\n%s\n", cmd.name, cmd.summary)
-		printFlags(out, fs)
+		fmt.Fprintf(fs.Output(), "Usage: numverify %s [flags]\n\n%s\n", cmd.name, cmd.summary)
+		printFlags(fs.Output(), fs)
 	}
 	return fs
 }
