@@ -1,0 +1,64 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/numverify/numverify/internal/pg"
+)
+
+// resolveSQL is answered from the GiST index of the exclusion constraint
+// network_sessions_no_overlap (ip inet_ops, ports, period): >>= finds the /32,
+// /128 or /64 holding the address. The constraint guarantees at most one row.
+const resolveSQL = `SELECT ` + sessionColumns + ` FROM network_sessions
+WHERE ip >>= $1 AND ports @> $2::int4 AND period @> $3::timestamptz
+LIMIT 1`
+
+// Resolve returns the session that held addr and port at instant at, or
+// ErrNotFound. Any other error means the answer is unknown.
+func (s *Store) Resolve(ctx context.Context, addr netip.Addr, port uint16, at time.Time) (Session, error) {
+	if !addr.IsValid() {
+		return Session{}, ErrNotFound
+	}
+	addr = addr.Unmap().WithZone("")
+	session, err := scanSession(s.db.QueryRow(ctx, resolveSQL, addr, int32(port), at))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("resolve: %w", pg.MapError(err))
+	}
+	return session, nil
+}
+
+// LookupAddress answers for an address without a port: the one session that
+// held addr at instant at, ErrNotFound, or ErrPortRequired when the address
+// was shared behind CGNAT by several subscribers then.
+func (s *Store) LookupAddress(ctx context.Context, addr netip.Addr, at time.Time) (Session, error) {
+	if !addr.IsValid() {
+		return Session{}, ErrNotFound
+	}
+	addr = addr.Unmap().WithZone("")
+	rows, err := s.db.Query(ctx, `SELECT `+sessionColumns+` FROM network_sessions
+WHERE ip >>= $1 AND period @> $2::timestamptz
+LIMIT 2`, addr, at)
+	if err != nil {
+		return Session{}, fmt.Errorf("lookup: %w", pg.MapError(err))
+	}
+	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
+	if err != nil {
+		return Session{}, fmt.Errorf("lookup: %w", pg.MapError(err))
+	}
+	switch {
+	case len(sessions) == 0:
+		return Session{}, ErrNotFound
+	case len(sessions) > 1 || sessions[0].Ports != AllPorts:
+		return Session{}, ErrPortRequired
+	}
+	return sessions[0], nil
+}
