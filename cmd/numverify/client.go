@@ -2,30 +2,179 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/numverify/numverify/authz/store"
 )
 
-// TODO(placeholder): replaced by the real command.
+// clientJSON is how the client commands print a client.
+type clientJSON struct {
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	Name                    string          `json:"client_name"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	Scope                   string          `json:"scope"` // RFC 7591: space-separated
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	SectorIdentifier        string          `json:"sector_identifier,omitempty"`
+	AllowMissingRedirectURI bool            `json:"allow_missing_redirect_uri"`
+	CanReadPhoneNumber      bool            `json:"can_read_phone_number"`
+	CreatedAt               time.Time       `json:"created_at"`
+}
+
+func toClientJSON(c *store.Client, secret string) clientJSON {
+	return clientJSON{
+		ClientID: c.ID, ClientSecret: secret, Name: c.Name, RedirectURIs: c.RedirectURIs,
+		Scope: strings.Join(c.Scopes, " "), GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS,
+		SectorIdentifier: c.SectorIdentifier, AllowMissingRedirectURI: c.AllowMissingRedirectURI,
+		CanReadPhoneNumber: c.CanReadPhoneNumber, CreatedAt: c.CreatedAt,
+	}
+}
+
 func clientCreateCommand() command {
-	return command{name: "client create", summary: "(not built yet)",
+	return command{name: "client create", summary: "register a service-provider client and print its credentials (the secret is shown once)",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			return func(context.Context, []string) error { return errors.New("not built yet") }
+			db := addDatabaseFlags(fs)
+			secrets := addSecretsKeyFlag(fs)
+			var spec store.ClientSpec
+			var redirects, scopes stringList
+			fs.StringVar(&spec.Name, "name", "", "the client's name, shown to operators (required)")
+			fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable): https, http on localhost/127.0.0.1, or a private-use scheme")
+			fs.Var(&scopes, "scope", "a scope the client may request (repeatable), e.g. openid, number-verification:verify")
+			fs.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", store.AuthMethodClientSecretBasic,
+				"token endpoint authentication: client_secret_basic, client_secret_post or private_key_jwt")
+			jwksFile := fs.String("jwks-file", "", "file holding the client's public JWK Set (required for private_key_jwt)")
+			fs.StringVar(&spec.SectorIdentifier, "sector-identifier", "", "the sector pairwise subjects are computed for (default: the redirect URIs' host)")
+			fs.BoolVar(&spec.AllowMissingRedirectURI, "allow-missing-redirect-uri", false, "accept authorization requests without redirect_uri (the registered one is used)")
+			fs.BoolVar(&spec.CanReadPhoneNumber, "can-read-phone-number", false, "a resource-server client: introspection answers show it the phone_number")
+			asJSON := fs.Bool("json", false, "print the client as JSON")
+			return func(ctx context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				key, err := secrets.key()
+				if err != nil {
+					return err
+				}
+				spec.RedirectURIs, spec.Scopes = redirects, scopes
+				if *jwksFile != "" {
+					b, err := os.ReadFile(*jwksFile)
+					if err != nil {
+						return fmt.Errorf("--jwks-file: %w", err)
+					}
+					spec.JWKS = b
+				}
+				if err := spec.Validate(); err != nil { // before connecting
+					return err
+				}
+				pool, err := db.open(ctx, "client", true)
+				if err != nil {
+					return err
+				}
+				defer pool.Close()
+				st, err := newClientStore(pool, key)
+				if err != nil {
+					return err
+				}
+				client, secret, err := st.CreateClient(ctx, spec)
+				if err != nil {
+					return err
+				}
+				return printCreatedClient(os.Stdout, client, secret, *asJSON)
+			}
 		}}
 }
 
-// TODO(placeholder): replaced by the real command.
+func printCreatedClient(out io.Writer, c *store.Client, secret string, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(toClientJSON(c, secret))
+	}
+	fmt.Fprintf(out, "client_id:     %s\n", c.ID)
+	if secret != "" {
+		fmt.Fprintf(out, "client_secret: %s\n(shown once: only a keyed hash of it is stored)\n", secret)
+	}
+	fmt.Fprintf(out, "name:          %s\nauth method:   %s\nredirect URIs: %s\nscopes:        %s\n",
+		c.Name, c.TokenEndpointAuthMethod, strings.Join(c.RedirectURIs, " "), strings.Join(c.Scopes, " "))
+	return nil
+}
+
 func clientListCommand() command {
-	return command{name: "client list", summary: "(not built yet)",
+	return command{name: "client list", summary: "list the registered clients (never their secrets)",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			return func(context.Context, []string) error { return errors.New("not built yet") }
+			db := addDatabaseFlags(fs)
+			asJSON := fs.Bool("json", false, "print the clients as JSON")
+			return func(ctx context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				pool, err := db.open(ctx, "client", true)
+				if err != nil {
+					return err
+				}
+				defer pool.Close()
+				// Listing needs no secret: the hasher is never used.
+				clients, err := store.New(pool, nil).ListClients(ctx)
+				if err != nil {
+					return err
+				}
+				return printClients(os.Stdout, clients, *asJSON)
+			}
 		}}
 }
 
-// TODO(placeholder): replaced by the real command.
+func printClients(out io.Writer, clients []*store.Client, asJSON bool) error {
+	if asJSON {
+		list := make([]clientJSON, 0, len(clients))
+		for _, c := range clients {
+			list = append(list, toClientJSON(c, ""))
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CLIENT ID\tNAME\tAUTH METHOD\tSCOPES\tREDIRECT URIS\tCREATED")
+	for _, c := range clients {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.TokenEndpointAuthMethod,
+			strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "), c.CreatedAt.Format(time.RFC3339))
+	}
+	return w.Flush()
+}
+
 func clientDeleteCommand() command {
-	return command{name: "client delete", summary: "(not built yet)",
+	return command{name: "client delete", summary: "delete a client and every code and token issued to it",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			return func(context.Context, []string) error { return errors.New("not built yet") }
+			db := addDatabaseFlags(fs)
+			id := fs.String("id", "", "the client id (required)")
+			return func(ctx context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				if *id == "" {
+					return fmt.Errorf("--id is required: %w", errUsage)
+				}
+				pool, err := db.open(ctx, "client", true)
+				if err != nil {
+					return err
+				}
+				defer pool.Close()
+				if err := store.New(pool, nil).DeleteClient(ctx, *id); err != nil {
+					return err
+				}
+				fmt.Printf("deleted client %s\n", *id)
+				return nil
+			}
 		}}
 }

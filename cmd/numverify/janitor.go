@@ -12,6 +12,11 @@ import (
 // janitorTasks lists what expires, table by table.
 func janitorTasks(sessionRetention time.Duration) []janitor.Task {
 	return []janitor.Task{
+		// Expired login records stay an hour past expiry: a replayed code must
+		// still find the tokens it issued to revoke them.
+		{Table: "oauth2_requests", Where: "expires_at < $1", Retention: time.Hour},
+		{Table: "oauth2_client_assertion_jtis", Where: "expires_at < $1"},
+		{Table: "keys", Where: "use = 'sig' AND retire_at < $1", Retention: 24 * time.Hour},
 		{Table: "revoked_tokens", Where: "expires_at < $1"},
 		{Table: "used_access_tokens", Where: "expires_at < $1"},
 		{Table: "network_sessions", Where: "upper(period) < $1", Retention: sessionRetention},

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ory/fosite"
+
+	"github.com/numverify/numverify/internal/pg"
+)
+
+// kind selects which fosite record a row of oauth2_requests is.
+type kind string
+
+const (
+	kindCode    kind = "code"
+	kindPKCE    kind = "pkce"
+	kindOIDC    kind = "oidc"
+	kindAccess  kind = "access"
+	kindRefresh kind = "refresh"
+)
+
+// tokenType is the session expiry that becomes the row's expires_at.
+func (k kind) tokenType() fosite.TokenType {
+	switch k {
+	case kindAccess:
+		return fosite.AccessToken
+	case kindRefresh:
+		return fosite.RefreshToken
+	default:
+		return fosite.AuthorizeCode
+	}
+}
+
+// sensitiveFormFields are never stored with a request: credentials, PKCE
+// verifiers and the tokens being exchanged.
+var sensitiveFormFields = []string{
+	"client_secret", "client_assertion", "code_verifier", "password",
+	"code", "refresh_token", "token", "assertion", "subject_token", "actor_token",
+}
+
+// hashSignature is what the signature column holds: SHA-256 of the fosite
+// signature (or, for OpenID Connect sessions, of the code fosite passes).
+func hashSignature(signature string) []byte {
+	sum := sha256.Sum256([]byte(signature))
+	return sum[:]
+}
+
+// accessTokenIdentifier is implemented by sessions that carry the jti of the
+// JWT access token they are issued with.
+type accessTokenIdentifier interface{ AccessTokenID() string }
+
+// requestRow is a fosite request as stored.
+type requestRow struct {
+	requestID        string
+	requestedAt      time.Time
+	clientID         string
+	subject          string
+	scopes           []string
+	grantedScopes    []string
+	audiences        []string
+	grantedAudiences []string
+	form             []byte
+	session          []byte
+	expiresAt        *time.Time
+	jti              *string
+}
+
+func newRequestRow(k kind, r fosite.Requester) (*requestRow, error) {
+	if r.GetClient() == nil {
+		return nil, errors.New("request has no client")
+	}
+	form := url.Values{}
+	for key, values := range r.GetRequestForm() {
+		if !isSensitiveField(key) {
+			form[key] = values
+		}
+	}
+	formJSON, err := json.Marshal(form)
+	if err != nil {
+		return nil, fmt.Errorf("encode form: %w", err)
+	}
+	row := &requestRow{
+		requestID:        r.GetID(),
+		requestedAt:      r.GetRequestedAt(),
+		clientID:         r.GetClient().GetID(),
+		scopes:           nonNil(r.GetRequestedScopes()),
+		grantedScopes:    nonNil(r.GetGrantedScopes()),
+		audiences:        nonNil(r.GetRequestedAudience()),
+		grantedAudiences: nonNil(r.GetGrantedAudience()),
+		form:             formJSON,
+	}
+	if row.requestedAt.IsZero() {
+		row.requestedAt = time.Now().UTC()
+	}
+	if session := r.GetSession(); session != nil {
+		row.subject = session.GetSubject()
+		if exp := session.GetExpiresAt(k.tokenType()); !exp.IsZero() {
+			row.expiresAt = &exp
+		}
+		if k == kindAccess {
+			if ider, ok := session.(accessTokenIdentifier); ok {
+				if jti := ider.AccessTokenID(); jti != "" {
+					row.jti = &jti
+				}
+			}
+		}
+	}
+	if row.session, err = json.Marshal(r.GetSession()); err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	return row, nil
+}
+
+func isSensitiveField(key string) bool {
+	for _, f := range sensitiveFormFields {
+		if strings.EqualFold(key, f) {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNil(a fosite.Arguments) []string {
+	if a == nil {
+		return []string{}
+	}
+	return a
+}
+
+// createRequest stores r as a record of kind k under signature (short-lived:
+// asynchronous commit).
+func (s *Store) createRequest(ctx context.Context, k kind, signature string, r fosite.Requester, accessSignature []byte) error {
+	row, err := newRequestRow(k, r)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", k, err)
+	}
+	_, err = s.execShortLived(ctx, `
+		INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject,
+			scopes, granted_scopes, audiences, granted_audiences, form, session, expires_at, jti,
+			access_signature)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		string(k), hashSignature(signature), row.requestID, row.requestedAt, row.clientID, row.subject,
+		row.scopes, row.grantedScopes, row.audiences, row.grantedAudiences, string(row.form),
+		string(row.session), row.expiresAt, row.jti, accessSignature)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", k, pg.MapError(err))
+	}
+	return nil
+}
+
+// getRequest loads the record of kind k stored under signature, with its
+// client, decoding the session into session (when not nil). With lock, and
+// inside a transaction, the row stays locked until the transaction ends.
+// It returns fosite.ErrNotFound when there is no such record.
+func (s *Store) getRequest(ctx context.Context, k kind, signature string, session fosite.Session, lock bool) (*fosite.Request, bool, error) {
+	query := `SELECT r.request_id, r.requested_at, r.scopes, r.granted_scopes, r.audiences,
+			r.granted_audiences, r.form, r.session, r.active, ` + clientColumnsOf("c") + `
+		FROM oauth2_requests r JOIN oauth2_clients c ON c.id = r.client_id
+		WHERE r.kind = $1 AND r.signature = $2`
+	if _, inTx := txFrom(ctx); lock && inTx {
+		query += ` FOR UPDATE OF r`
+	}
+	var (
+		req                                    fosite.Request
+		scopes, granted, audiences, grantedAud []string
+		form, sessionJSON, jwks                []byte
+		active                                 bool
+		client                                 Client
+	)
+	dest := append([]any{&req.ID, &req.RequestedAt, &scopes, &granted, &audiences, &grantedAud,
+		&form, &sessionJSON, &active}, client.scanDest(&jwks)...)
+	err := s.db(ctx).QueryRow(ctx, query, string(k), hashSignature(signature)).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("load %s: %w", k, pg.MapError(err))
+	}
+	if err := client.finishScan(jwks); err != nil {
+		return nil, false, err
+	}
+	req.RequestedAt = req.RequestedAt.UTC()
+	req.Client = &client
+	req.RequestedScope, req.GrantedScope = scopes, granted
+	req.RequestedAudience, req.GrantedAudience = audiences, grantedAud
+	if err := json.Unmarshal(form, &req.Form); err != nil {
+		return nil, false, fmt.Errorf("load %s: decode form: %w", k, err)
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	if session != nil {
+		if err := json.Unmarshal(sessionJSON, session); err != nil {
+			return nil, false, fmt.Errorf("load %s: decode session into %T: %w", k, session, err)
+		}
+	}
+	req.Session = session
+	return &req, active, nil
+}
+
+// deleteRequest removes the record of kind k stored under signature; removing
+// one that is not there is not an error.
+func (s *Store) deleteRequest(ctx context.Context, k kind, signature string) error {
+	if _, err := s.execShortLived(ctx, `DELETE FROM oauth2_requests WHERE kind = $1 AND signature = $2`,
+		string(k), hashSignature(signature)); err != nil {
+		return fmt.Errorf("delete %s: %w", k, pg.MapError(err))
+	}
+	return nil
+}
+
+// PurgeExpired deletes request records that expired more than margin ago
+// and client-assertion jti records that have expired, and returns how many
+// rows went. Keep margin at least the access-token lifetime, so that a code
+// replayed after it expired still finds the tokens it issued to revoke.
+func (s *Store) PurgeExpired(ctx context.Context, margin time.Duration) (int64, error) {
+	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM oauth2_requests WHERE expires_at < now() - make_interval(secs => $1)`, margin.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("purge expired requests: %w", pg.MapError(err))
+	}
+	jtis, err := s.db(ctx).Exec(ctx, `DELETE FROM oauth2_client_assertion_jtis WHERE expires_at < now()`)
+	if err != nil {
+		return tag.RowsAffected(), fmt.Errorf("purge expired client assertion jtis: %w", pg.MapError(err))
+	}
+	return tag.RowsAffected() + jtis.RowsAffected(), nil
+}
+
+// inDurableTx runs fn in a transaction (a savepoint inside the one in ctx)
+// committed durably even if short-lived records share it.
+func (s *Store) inDurableTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	tx, err := s.db(ctx).Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", pg.MapError(err))
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, sqlDurableCommit); err != nil {
+		return fmt.Errorf("durable commit: %w", pg.MapError(err))
+	}
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", pg.MapError(err))
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+// Package keystore keeps the key material both servers share in Postgres
+// (table keys): the authorization server's signing keys (rotated, published
+// ahead of use and kept after it), the resource server's encryption key, and
+// the direct key both use for `dir` JWE access tokens. Private parts are
+// encrypted at rest with AES-256-GCM under a key derived from
+// NUMVERIFY_SECRETS_KEY. Reads are served from memory, refreshed every few
+// seconds, so the request path does no query.
+//
+// It imports neither authz nor resource; cmd wires it into both.
+package keystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/numverify/numverify/internal/pg"
+)
+
+// Key uses, as stored in keys.use.
+const (
+	UseSig    = "sig"    // signs ID tokens and JWT access tokens
+	UseEnc    = "enc"    // the resource server's key access tokens are encrypted to
+	UseSecret = "secret" // the shared key of direct-encrypted (dir, A256GCM) access tokens
+)
+
+// DefaultCacheTTL is how long reads are served from memory before the keys
+// are loaded again.
+const DefaultCacheTTL = 5 * time.Second
+
+// maxStale is how long a cache is still served when reloading fails (a
+// database blip must not stop token signing or validation).
+const maxStale = 10 * time.Minute
+
+// ErrNoKey means no key of the wanted use is usable now (EnsureKeys has not
+// run, or every key is retired).
+var ErrNoKey = errors.New("no usable key")
+
+// Store reads and writes the keys table.
+type Store struct {
+	pool   *pgxpool.Pool
+	sealer *sealer
+	ttl    time.Duration
+
+	mu       sync.Mutex
+	cache    []storedKey
+	loadedAt time.Time
+}
+
+// storedKey is one decrypted row.
+type storedKey struct {
+	jwk       jose.JSONWebKey
+	use       string
+	notBefore time.Time
+	retireAt  *time.Time
+}
+
+// usableAt reports whether the key may be used to sign or decrypt at t.
+func (k storedKey) usableAt(t time.Time) bool {
+	return !k.notBefore.After(t) && (k.retireAt == nil || k.retireAt.After(t))
+}
+
+// publishedAt reports whether the key belongs in the JWKS at t (it may not
+// be active yet).
+func (k storedKey) publishedAt(t time.Time) bool {
+	return k.retireAt == nil || k.retireAt.After(t)
+}
+
+// New returns a key store over pool; secretsKey (32 bytes, see
+// ParseSecretsKey) decrypts the private keys.
+func New(pool *pgxpool.Pool, secretsKey []byte) (*Store, error) {
+	s, err := newSealer(secretsKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool, sealer: s, ttl: DefaultCacheTTL}, nil
+}
+
+// SetCacheTTL changes how long reads are cached (0: every read queries).
+func (s *Store) SetCacheTTL(ttl time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ttl = ttl
+}
+
+// Refresh loads the keys now, whatever the cache's age.
+func (s *Store) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadLocked(ctx)
+}
+
+// keys returns the cached keys, loading them when the cache is older than
+// the TTL.
+func (s *Store) keys(ctx context.Context) ([]storedKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache != nil && time.Since(s.loadedAt) < s.ttl {
+		return s.cache, nil
+	}
+	err := s.loadLocked(ctx)
+	if err != nil && s.cache != nil && time.Since(s.loadedAt) < maxStale && pg.IsConnectionError(err) {
+		return s.cache, nil
+	}
+	return s.cache, err
+}
+
+func (s *Store) loadLocked(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `
+		SELECT kid, use, private_jwk, not_before, retire_at FROM keys
+		WHERE retire_at IS NULL OR retire_at > now()
+		ORDER BY not_before DESC, created_at DESC, kid`)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", pg.MapError(err))
+	}
+	defer rows.Close()
+	var keys []storedKey
+	for rows.Next() {
+		var (
+			k      storedKey
+			kid    string
+			sealed []byte
+		)
+		if err := rows.Scan(&kid, &k.use, &sealed, &k.notBefore, &k.retireAt); err != nil {
+			return fmt.Errorf("load keys: %w", err)
+		}
+		plain, err := s.sealer.open(kid, sealed)
+		if err != nil {
+			return fmt.Errorf("load keys: %w", err)
+		}
+		if err := k.jwk.UnmarshalJSON(plain); err != nil {
+			return fmt.Errorf("load keys: key %s: %w", kid, err)
+		}
+		if k.jwk.KeyID != kid {
+			return fmt.Errorf("load keys: key %s holds a JWK with kid %q", kid, k.jwk.KeyID)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load keys: %w", pg.MapError(err))
+	}
+	if keys == nil {
+		keys = []storedKey{}
+	}
+	s.cache, s.loadedAt = keys, time.Now()
+	return nil
+}
+
+// newest returns the newest key of use usable now (keys are ordered newest first).
+func (s *Store) newest(ctx context.Context, use string) (jose.JSONWebKey, error) {
+	keys, err := s.keys(ctx)
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	now := time.Now()
+	for _, k := range keys {
+		if k.use == use && k.usableAt(now) {
+			return k.jwk, nil
+		}
+	}
+	return jose.JSONWebKey{}, fmt.Errorf("%w for %q: run the server once (it creates keys) or `numverify keys rotate`", ErrNoKey, use)
+}
+
+// SigningKey is the private key that signs now: the newest signing key whose
+// not-before has passed and that is not retired.
+func (s *Store) SigningKey(ctx context.Context) (jose.JSONWebKey, error) {
+	return s.newest(ctx, UseSig)
+}
+
+// PublicSigningKeys is the JWKS: the public part of every signing key not
+// yet retired, including one published ahead of its use, newest first.
+func (s *Store) PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
+	keys, err := s.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var public []jose.JSONWebKey
+	for _, k := range keys {
+		if k.use == UseSig && k.publishedAt(now) {
+			public = append(public, k.jwk.Public())
+		}
+	}
+	return public, nil
+}
+
+// EncryptionKey is the resource server's private encryption key (ECDH-ES);
+// its Public() is what the authorization server encrypts access tokens to.
+func (s *Store) EncryptionKey(ctx context.Context) (jose.JSONWebKey, error) {
+	return s.newest(ctx, UseEnc)
+}
+
+// DirectKey is the shared 256-bit key of direct-encrypted access tokens.
+func (s *Store) DirectKey(ctx context.Context) (kid string, key []byte, err error) {
+	jwk, err := s.newest(ctx, UseSecret)
+	if err != nil {
+		return "", nil, err
+	}
+	raw, ok := jwk.Key.([]byte)
+	if !ok {
+		return "", nil, fmt.Errorf("direct key %s is a %T, not a symmetric key", jwk.KeyID, jwk.Key)
+	}
+	return jwk.KeyID, append([]byte(nil), raw...), nil
+}
+
+// inLockedTx runs fn in a durable transaction holding the keys advisory
+// lock, so two processes starting or rotating at once take turns.
+func (s *Store) inLockedTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pg.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('numverify.keys'))`); err != nil {
+			return fmt.Errorf("lock keys: %w", pg.MapError(err))
+		}
+		return fn(tx)
+	})
+}

@@ -1,0 +1,304 @@
+package keystore
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/numverify/numverify/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func randomKey(t *testing.T) []byte {
+	t.Helper()
+	k := make([]byte, SecretsKeyLength)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newStore(t *testing.T, db *pgtest.DB, secretsKey []byte) *Store {
+	t.Helper()
+	s, err := New(db.Pool, secretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func kids(keys []jose.JSONWebKey) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.KeyID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestParseSecretsKey(t *testing.T) {
+	key := bytes.Repeat([]byte{0xfb}, 32) // 0xfb makes + and / in base64
+	for _, tc := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"base64", base64.StdEncoding.EncodeToString(key), true},
+		{"base64 raw", base64.RawStdEncoding.EncodeToString(key), true},
+		{"base64url", base64.URLEncoding.EncodeToString(key), true},
+		{"base64url raw", base64.RawURLEncoding.EncodeToString(key), true},
+		{"hex", hex.EncodeToString(key), true},
+		{"with newline (openssl output)", base64.StdEncoding.EncodeToString(key) + "\n", true},
+		{"empty", "", false},
+		{"16 bytes", base64.StdEncoding.EncodeToString(key[:16]), false},
+		{"not an encoding", "correct horse battery staple", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseSecretsKey(tc.in)
+			if tc.ok && (err != nil || !bytes.Equal(got, key)) {
+				t.Fatalf("ParseSecretsKey = %x, %v; want the key", got, err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "openssl rand -base64 32")) {
+				t.Fatalf("ParseSecretsKey = %v, want an error saying how to make a key", err)
+			}
+		})
+	}
+}
+
+func TestDeriveKey(t *testing.T) {
+	k := randomKey(t)
+	a, b := DeriveKey(k, LabelClientSecretHMAC), DeriveKey(k, LabelPrivateKeyEncryption)
+	if len(a) != 32 || bytes.Equal(a, b) || bytes.Equal(a, k) {
+		t.Errorf("derived keys must be 32 bytes, differ by label and from the secrets key")
+	}
+	if !bytes.Equal(a, DeriveKey(k, LabelClientSecretHMAC)) {
+		t.Errorf("DeriveKey is not deterministic")
+	}
+	if _, err := New(nil, k[:16]); err == nil {
+		t.Errorf("New with a 16-byte secrets key succeeded")
+	}
+}
+
+func TestEnsureKeys(t *testing.T) {
+	for _, alg := range SigningAlgorithms {
+		t.Run(string(alg), func(t *testing.T) {
+			db := pgtest.New(t)
+			ctx := context.Background()
+			secrets := randomKey(t)
+			s := newStore(t, db, secrets)
+			if err := s.EnsureKeys(ctx, alg); err != nil {
+				t.Fatalf("EnsureKeys: %v", err)
+			}
+			sig, err := s.SigningKey(ctx)
+			if err != nil || sig.Algorithm != string(alg) || sig.IsPublic() || !sig.Valid() {
+				t.Fatalf("SigningKey = %+v, %v; want a private %s key", sig, err, alg)
+			}
+			switch alg {
+			case jose.ES256:
+				if _, ok := sig.Key.(*ecdsa.PrivateKey); !ok {
+					t.Errorf("ES256 key is a %T", sig.Key)
+				}
+			case jose.RS256:
+				if k, ok := sig.Key.(*rsa.PrivateKey); !ok || k.N.BitLen() != 2048 {
+					t.Errorf("RS256 key is a %T", sig.Key)
+				}
+			}
+			enc, err := s.EncryptionKey(ctx)
+			if err != nil || enc.Algorithm != string(jose.ECDH_ES) || enc.Use != "enc" || enc.IsPublic() {
+				t.Fatalf("EncryptionKey = %+v, %v", enc, err)
+			}
+			dirKid, dirKey, err := s.DirectKey(ctx)
+			if err != nil || len(dirKey) != 32 || dirKid == "" {
+				t.Fatalf("DirectKey = %q, %d bytes, %v", dirKid, len(dirKey), err)
+			}
+
+			// Twice, and from two more processes at once: the same keys.
+			var wg sync.WaitGroup
+			errs := make([]error, 3)
+			for i := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = newStore(t, db, secrets).EnsureKeys(ctx, alg)
+				}()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatalf("EnsureKeys again: %v", err)
+			}
+			var n int
+			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM keys`).Scan(&n); err != nil || n != 3 {
+				t.Fatalf("%d keys after four EnsureKeys, want 3 (%v)", n, err)
+			}
+			other := newStore(t, db, secrets)
+			sig2, _ := other.SigningKey(ctx)
+			enc2, _ := other.EncryptionKey(ctx)
+			dirKid2, dirKey2, _ := other.DirectKey(ctx)
+			if sig2.KeyID != sig.KeyID || enc2.KeyID != enc.KeyID || dirKid2 != dirKid || !bytes.Equal(dirKey, dirKey2) {
+				t.Errorf("another process sees different keys")
+			}
+			public, err := s.PublicSigningKeys(ctx)
+			if err != nil || len(public) != 1 || public[0].KeyID != sig.KeyID || !public[0].IsPublic() {
+				t.Errorf("PublicSigningKeys = %+v, %v; want the one public signing key", public, err)
+			}
+		})
+	}
+	t.Run("unknown algorithm", func(t *testing.T) {
+		s := newStore(t, pgtest.New(t), randomKey(t))
+		if err := s.EnsureKeys(context.Background(), jose.HS256); err == nil {
+			t.Errorf("EnsureKeys(HS256) succeeded")
+		}
+	})
+}
+
+func TestEncryptedAtRest(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	secrets := randomKey(t)
+	s := newStore(t, db, secrets)
+	if err := s.EnsureKeys(ctx, jose.ES256); err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := s.SigningKey(ctx)
+	d := base64.RawURLEncoding.EncodeToString(sig.Key.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32)))
+	_, direct, _ := s.DirectKey(ctx)
+	rows, err := db.Pool.Query(ctx, `SELECT kid, private_jwk, coalesce(public_jwk::text, '') FROM keys`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kid, public string
+		var private []byte
+		if err := rows.Scan(&kid, &private, &public); err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range [][]byte{[]byte(d), []byte(base64.RawURLEncoding.EncodeToString(direct)), direct} {
+			if bytes.Contains(private, secret) || strings.Contains(public, string(secret)) {
+				t.Errorf("key %s: stored bytes contain private material %q", kid, secret)
+			}
+		}
+	}
+
+	t.Run("wrong secrets key", func(t *testing.T) {
+		wrong := newStore(t, db, randomKey(t))
+		err := wrong.Refresh(ctx)
+		if !errors.Is(err, ErrWrongSecretsKey) || !strings.Contains(err.Error(), "NUMVERIFY_SECRETS_KEY") {
+			t.Fatalf("Refresh with another secrets key = %v, want ErrWrongSecretsKey naming NUMVERIFY_SECRETS_KEY", err)
+		}
+		if _, err := wrong.SigningKey(ctx); !errors.Is(err, ErrWrongSecretsKey) {
+			t.Errorf("SigningKey with another secrets key = %v, want ErrWrongSecretsKey", err)
+		}
+		if err := wrong.EnsureKeys(ctx, jose.ES256); !errors.Is(err, ErrWrongSecretsKey) {
+			t.Errorf("EnsureKeys with another secrets key = %v, want ErrWrongSecretsKey", err)
+		}
+	})
+	t.Run("kid bound to its row", func(t *testing.T) {
+		// Swapping two rows' ciphertexts must not hand one key out as another.
+		db.Exec(t, `UPDATE keys SET private_jwk = (SELECT private_jwk FROM keys WHERE use = 'enc') WHERE use = 'sig'`)
+		if err := newStore(t, db, secrets).Refresh(ctx); !errors.Is(err, ErrWrongSecretsKey) {
+			t.Errorf("Refresh after moving a ciphertext = %v, want it refused", err)
+		}
+	})
+}
+
+func TestRotate(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	s := newStore(t, db, randomKey(t))
+	if err := s.EnsureKeys(ctx, jose.ES256); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := s.SigningKey(ctx)
+	const ahead, grace = 1500 * time.Millisecond, 3 * time.Second
+	newKid, err := s.Rotate(ctx, jose.RS256, ahead, grace)
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	rotatedAt := time.Now()
+
+	check := func(when string, wantSigner string, wantPublished []string) {
+		t.Helper()
+		signer, err := s.SigningKey(ctx)
+		if err != nil || signer.KeyID != wantSigner {
+			t.Errorf("%s: signing with %s (%v), want %s", when, signer.KeyID, err, wantSigner)
+		}
+		public, err := s.PublicSigningKeys(ctx)
+		slices.Sort(wantPublished)
+		if err != nil || !slices.Equal(kids(public), wantPublished) {
+			t.Errorf("%s: JWKS %v (%v), want %v", when, kids(public), err, wantPublished)
+		}
+	}
+	check("right after rotating", old.KeyID, []string{old.KeyID, newKid})
+	time.Sleep(time.Until(rotatedAt.Add(ahead + 200*time.Millisecond)))
+	check("after publish-ahead", newKid, []string{old.KeyID, newKid})
+	if signer, _ := s.SigningKey(ctx); signer.Algorithm != string(jose.RS256) {
+		t.Errorf("new signer alg %s, want RS256", signer.Algorithm)
+	}
+	time.Sleep(time.Until(rotatedAt.Add(ahead + grace + 300*time.Millisecond)))
+	check("after the grace", newKid, []string{newKid})
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the grace, reloaded", newKid, []string{newKid})
+	if n, err := s.PurgeRetired(ctx, 0); err != nil || n != 1 {
+		t.Errorf("PurgeRetired = %d, %v; want the old key", n, err)
+	}
+	if _, err := s.Rotate(ctx, jose.ES256, -time.Second, 0); err == nil {
+		t.Errorf("Rotate with a negative publish-ahead succeeded")
+	}
+}
+
+func TestRotateWithoutKeys(t *testing.T) {
+	s := newStore(t, pgtest.New(t), randomKey(t))
+	ctx := context.Background()
+	kid, err := s.Rotate(ctx, jose.ES256, time.Hour, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer, err := s.SigningKey(ctx); err != nil || signer.KeyID != kid {
+		t.Errorf("first key ever, rotated in with an hour's publish-ahead: signer %q (%v), want it signing at once", signer.KeyID, err)
+	}
+}
+
+func TestCache(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	secrets := randomKey(t)
+	writer := newStore(t, db, secrets)
+	if err := writer.EnsureKeys(ctx, jose.ES256); err != nil {
+		t.Fatal(err)
+	}
+	reader := newStore(t, db, secrets)
+	first, err := reader.PublicSigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKid, err := writer.Rotate(ctx, jose.ES256, time.Minute, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := reader.PublicSigningKeys(ctx)
+	if !slices.Equal(kids(cached), kids(first)) {
+		t.Errorf("a read within the TTL queried the database (saw %v)", kids(cached))
+	}
+	if err := reader.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refreshed, _ := reader.PublicSigningKeys(ctx)
+	if !slices.Contains(kids(refreshed), newKid) {
+		t.Errorf("after Refresh the JWKS %v lacks the new key %s", kids(refreshed), newKid)
+	}
+}

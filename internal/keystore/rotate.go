@@ -1,0 +1,205 @@
+package keystore
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/numverify/numverify/internal/pg"
+)
+
+// SigningAlgorithms are the algorithms a signing key may have.
+var SigningAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+
+// rsaBits is the size of an RS256 signing key.
+const rsaBits = 2048
+
+// EnsureKeys creates, at first start, whatever key is missing: a signing key
+// (signingAlg, ES256 or RS256), the resource server's encryption key (P-256,
+// ECDH-ES) and the direct key (256 bits, dir). Keys already there are kept,
+// so it is idempotent, and two processes starting at once take turns (an
+// advisory lock). It then loads the keys, failing clearly when they cannot be
+// decrypted with this secrets key.
+func (s *Store) EnsureKeys(ctx context.Context, signingAlg jose.SignatureAlgorithm) error {
+	if _, err := newSigningKey(signingAlg); err != nil { // validate before locking
+		return err
+	}
+	err := s.inLockedTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT DISTINCT use FROM keys WHERE retire_at IS NULL OR retire_at > now()`)
+		if err != nil {
+			return fmt.Errorf("ensure keys: %w", pg.MapError(err))
+		}
+		present, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("ensure keys: %w", pg.MapError(err))
+		}
+		has := map[string]bool{}
+		for _, use := range present {
+			has[use] = true
+		}
+		makers := []struct {
+			use  string
+			make func() (jose.JSONWebKey, error)
+		}{
+			{UseSig, func() (jose.JSONWebKey, error) { return newSigningKey(signingAlg) }},
+			{UseEnc, newEncryptionKey},
+			{UseSecret, newDirectKey},
+		}
+		for _, m := range makers {
+			if has[m.use] {
+				continue
+			}
+			jwk, err := m.make()
+			if err != nil {
+				return err
+			}
+			if err := s.insert(ctx, tx, jwk, m.use, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.Refresh(ctx)
+}
+
+// Rotate adds a new signing key (alg) that is published at once and signs
+// from now+publishAhead, so every verifier has it before the first token it
+// signs; the keys signing until then retire at that moment + oldKeyGrace.
+// oldKeyGrace must be at least the longest token lifetime, so tokens they
+// signed still verify until they expire. When no signing key exists yet, the
+// new one signs at once.
+func (s *Store) Rotate(ctx context.Context, alg jose.SignatureAlgorithm, publishAhead, oldKeyGrace time.Duration) (newKid string, err error) {
+	if publishAhead < 0 || oldKeyGrace < 0 {
+		return "", errors.New("rotate: publish-ahead and grace must not be negative")
+	}
+	jwk, err := newSigningKey(alg)
+	if err != nil {
+		return "", err
+	}
+	err = s.inLockedTx(ctx, func(tx pgx.Tx) error {
+		var current bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE use = 'sig'
+			AND (retire_at IS NULL OR retire_at > now()))`).Scan(&current); err != nil {
+			return fmt.Errorf("rotate: %w", pg.MapError(err))
+		}
+		if !current {
+			publishAhead = 0 // nothing signs yet: no verifier to warn ahead
+		}
+		if err := s.insert(ctx, tx, jwk, UseSig, publishAhead); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			UPDATE keys SET retire_at = (SELECT not_before FROM keys WHERE kid = $1) + make_interval(secs => $2)
+			WHERE use = 'sig' AND kid <> $1
+			  AND (retire_at IS NULL OR retire_at > (SELECT not_before FROM keys WHERE kid = $1) + make_interval(secs => $2))`,
+			jwk.KeyID, oldKeyGrace.Seconds())
+		if err != nil {
+			return fmt.Errorf("rotate: retire old keys: %w", pg.MapError(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return jwk.KeyID, s.Refresh(ctx)
+}
+
+// PurgeRetired deletes keys retired more than margin ago and returns how many.
+func (s *Store) PurgeRetired(ctx context.Context, margin time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM keys WHERE retire_at < now() - make_interval(secs => $1)`, margin.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("purge retired keys: %w", pg.MapError(err))
+	}
+	return tag.RowsAffected(), nil
+}
+
+// insert stores jwk (private part encrypted) with not_before = now()+ahead.
+func (s *Store) insert(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, use string, ahead time.Duration) error {
+	private, err := jwk.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("key %s: encode: %w", jwk.KeyID, err)
+	}
+	sealed, err := s.sealer.seal(jwk.KeyID, private)
+	if err != nil {
+		return err
+	}
+	var public any // NULL for the direct key: it has no public part
+	if use != UseSecret {
+		b, err := json.Marshal(jwk.Public())
+		if err != nil {
+			return fmt.Errorf("key %s: encode public part: %w", jwk.KeyID, err)
+		}
+		public = string(b)
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO keys (kid, use, alg, private_jwk, public_jwk, not_before)
+		VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6))`,
+		jwk.KeyID, use, jwk.Algorithm, sealed, public, ahead.Seconds())
+	if err != nil {
+		return fmt.Errorf("key %s: store: %w", jwk.KeyID, pg.MapError(err))
+	}
+	return nil
+}
+
+func newKid() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("kid: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func newSigningKey(alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
+	var key any
+	var err error
+	switch alg {
+	case jose.ES256:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.RS256:
+		key, err = rsa.GenerateKey(rand.Reader, rsaBits)
+	default:
+		return jose.JSONWebKey{}, fmt.Errorf("signing algorithm %q: want one of %v", alg, SigningAlgorithms)
+	}
+	if err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("generate %s key: %w", alg, err)
+	}
+	return withKid(jose.JSONWebKey{Key: key, Algorithm: string(alg), Use: "sig"})
+}
+
+func newEncryptionKey() (jose.JSONWebKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("generate encryption key: %w", err)
+	}
+	return withKid(jose.JSONWebKey{Key: key, Algorithm: string(jose.ECDH_ES), Use: "enc"})
+}
+
+func newDirectKey() (jose.JSONWebKey, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return jose.JSONWebKey{}, fmt.Errorf("generate direct key: %w", err)
+	}
+	return withKid(jose.JSONWebKey{Key: key, Algorithm: string(jose.DIRECT)})
+}
+
+func withKid(jwk jose.JSONWebKey) (jose.JSONWebKey, error) {
+	kid, err := newKid()
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	jwk.KeyID = kid
+	return jwk, nil
+}
