@@ -58,9 +58,20 @@ func clientCreateCommand() command {
 			fs.BoolVar(&spec.AllowMissingRedirectURI, "allow-missing-redirect-uri", false, "accept authorization requests without redirect_uri (the registered one is used)")
 			fs.BoolVar(&spec.CanReadPhoneNumber, "can-read-phone-number", false, "a resource-server client: introspection answers show it the phone_number")
 			asJSON := fs.Bool("json", false, "print the client as JSON")
+			output := fs.String("output", "", "also write the credentials as JSON to this file (mode 0600), for tools that read them")
+			ifMissing := fs.Bool("if-missing", false, "with --output: do nothing when the file already exists (idempotent provisioning)")
 			return func(ctx context.Context, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
+				}
+				if *ifMissing && *output == "" {
+					return fmt.Errorf("--if-missing needs --output: %w", errUsage)
+				}
+				if *ifMissing {
+					if _, err := os.Stat(*output); err == nil {
+						fmt.Fprintf(os.Stderr, "%s exists: client already provisioned\n", *output)
+						return nil
+					}
 				}
 				key, err := secrets.key()
 				if err != nil {
@@ -90,9 +101,31 @@ func clientCreateCommand() command {
 				if err != nil {
 					return err
 				}
+				if *output != "" {
+					if err := writeClientFile(*output, client, secret); err != nil {
+						return err
+					}
+				}
 				return printCreatedClient(os.Stdout, client, secret, *asJSON)
 			}
 		}}
+}
+
+// writeClientFile writes the credentials as JSON, readable by the owner only.
+func writeClientFile(path string, c *store.Client, secret string) error {
+	b, err := json.MarshalIndent(toClientJSON(c, secret), "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("--output: %w", err)
+	}
+	return f.Close()
 }
 
 func printCreatedClient(out io.Writer, c *store.Client, secret string, asJSON bool) error {
