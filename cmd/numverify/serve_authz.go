@@ -4,11 +4,118 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/numverify/numverify/authz"
+	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/httpx"
+	"github.com/numverify/numverify/internal/keystore"
+	"github.com/numverify/numverify/network"
 )
 
-// TODO(placeholder): replaced by the real component.
+// authzFlags are the authorization server's settings.
+type authzFlags struct {
+	addr                  string
+	issuer                string
+	trustedProxies        stringList
+	accessTokenFormat     string
+	idTokenAlg            string
+	accessTokenLifetime   time.Duration
+	accessTokenAudience   stringList
+	authorizeCodeLifetime time.Duration
+	idTokenLifetime       time.Duration
+	refreshTokenLifetime  time.Duration
+	secretsKey            *flag.Flag // shared with the resource server: registered once
+}
+
 func authzServeFlags(fs *flag.FlagSet) buildServer {
-	return func(ctx context.Context, deps serveDeps) (*server, error) {
-		return nil, errors.New("authz server not built yet")
+	f := &authzFlags{}
+	fs.StringVar(&f.addr, "authz-addr", ":9090", "listen address of the authorization server")
+	fs.StringVar(&f.issuer, "issuer", authz.DefaultIssuer, "public base URL of the authorization server (the iss of its tokens)")
+	fs.Var(&f.trustedProxies, "trusted-proxies", "CIDRs of reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Port headers are believed (repeatable or comma-separated)")
+	fs.StringVar(&f.accessTokenFormat, "access-token-format", authz.FormatJWT, "access token format: jwt (signed, encrypted to the resource server), jwt-dir (encrypted with a shared key) or opaque")
+	fs.StringVar(&f.idTokenAlg, "id-token-alg", "RS256", "signing algorithm of ID tokens and JWT access tokens: RS256 or ES256")
+	fs.DurationVar(&f.accessTokenLifetime, "access-token-lifetime", authz.DefaultAccessTokenLifetime, "access token lifetime")
+	fs.Var(&f.accessTokenAudience, "access-token-audience", "aud of JWT access tokens (repeatable; default "+contract.DefaultAudience+")")
+	fs.DurationVar(&f.authorizeCodeLifetime, "authz-code-lifetime", authz.DefaultAuthorizeCodeLifetime, "authorization code lifetime")
+	fs.DurationVar(&f.idTokenLifetime, "id-token-lifetime", authz.DefaultIDTokenLifetime, "ID token lifetime")
+	fs.DurationVar(&f.refreshTokenLifetime, "refresh-token-lifetime", authz.DefaultRefreshTokenLifetime, "refresh token lifetime (refresh tokens are never issued with Number Verification scopes)")
+	if fs.Lookup("secrets-key") == nil {
+		addSecretsKeyFlag(fs)
 	}
+	f.secretsKey = fs.Lookup("secrets-key")
+	return f.build
+}
+
+// build wires the authorization server: key store, fosite store, network
+// resolver, all on the shared pool.
+func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error) {
+	var problems []error
+	secretsKey, err := (&secretsKeyFlag{value: f.secretsKey.Value.String()}).key()
+	if err != nil {
+		problems = append(problems, err)
+	}
+	proxies, err := authz.ParseTrustedProxies(f.trustedProxies)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("--trusted-proxies: %w", err))
+	}
+	cfg := authz.Config{
+		Issuer:                f.issuer,
+		TrustedProxies:        proxies,
+		AccessTokenFormat:     f.accessTokenFormat,
+		IDTokenAlgorithm:      f.idTokenAlg,
+		AccessTokenAudience:   f.accessTokenAudience,
+		AccessTokenLifetime:   f.accessTokenLifetime,
+		AuthorizeCodeLifetime: f.authorizeCodeLifetime,
+		IDTokenLifetime:       f.idTokenLifetime,
+		RefreshTokenLifetime:  f.refreshTokenLifetime,
+		SecretsKey:            secretsKey,
+	}.WithDefaults()
+	check := cfg
+	if secretsKey == nil { // already reported; check the rest
+		check.SecretsKey = make([]byte, keystore.SecretsKeyLength)
+	}
+	if err := check.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+
+	keys, err := keystore.New(deps.Pool, secretsKey)
+	if err != nil {
+		return nil, fmt.Errorf("authz: key store: %w", err)
+	}
+	// Makes the signing, encryption and direct keys at first start.
+	if err := keys.EnsureKeys(ctx, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm)); err != nil {
+		return nil, fmt.Errorf("authz: keys: %w", err)
+	}
+	// The same hasher `client create` makes secrets with (newClientStore);
+	// fosite compares with it.
+	hasher, err := store.NewSecretHasher(keystore.DeriveKey(secretsKey, keystore.LabelClientSecretHMAC))
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	st := store.New(deps.Pool, hasher)
+	resolver, err := network.NewStore(deps.Pool, network.Pools{})
+	if err != nil {
+		return nil, fmt.Errorf("authz: network resolver: %w", err)
+	}
+	srv, err := authz.New(cfg, authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: resolver, Logger: deps.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &server{
+		name:    "authz",
+		addr:    f.addr,
+		handler: srv.Handler(),
+		ready: map[string]httpx.Check{"signing-key": func(ctx context.Context) error {
+			_, err := keys.SigningKey(ctx)
+			return err
+		}},
+	}, nil
 }

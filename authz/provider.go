@@ -1,0 +1,166 @@
+package authz
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/hmac"
+
+	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/keystore"
+)
+
+// fositeConfig is fosite's configuration with the token endpoint's accepted
+// assertion audiences widened to the issuer (CAMARA ICM: a private_key_jwt
+// assertion's aud is the token endpoint URL or the issuer).
+type fositeConfig struct {
+	*fosite.Config
+	tokenURLs []string
+}
+
+func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
+
+// coreStrategy combines the access-token strategy of the configured format
+// with fosite's HMAC codes and refresh tokens.
+type coreStrategy struct {
+	oauth2.AccessTokenStrategy
+	oauth2.RefreshTokenStrategy
+	oauth2.AuthorizeCodeStrategy
+}
+
+var _ oauth2.CoreStrategy = coreStrategy{}
+
+// Key labels for keystore.DeriveKey.
+const (
+	labelTokenHMAC = "authz-fosite-hmac"
+	labelPairwise  = "authz-pairwise-subject"
+)
+
+// newProvider composes fosite with exactly what this server offers, each
+// handler built with its concrete type (no compose.Compose and its runtime
+// type assertions). Handler order matters and is explained where it does.
+func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys) *fosite.Fosite {
+	tokenURL := cfg.Issuer + "/token"
+	conf := &fositeConfig{tokenURLs: []string{tokenURL, cfg.Issuer}, Config: &fosite.Config{
+		IDTokenIssuer:         cfg.Issuer,
+		AccessTokenIssuer:     cfg.Issuer,
+		TokenURL:              tokenURL,
+		AccessTokenLifespan:   cfg.AccessTokenLifetime,
+		AuthorizeCodeLifespan: cfg.AuthorizeCodeLifetime,
+		IDTokenLifespan:       cfg.IDTokenLifetime,
+		RefreshTokenLifespan:  cfg.RefreshTokenLifetime,
+		// Refresh tokens only where offline_access was granted, which
+		// handleAuthorize does only for clients allowed the refresh_token
+		// grant and never with a Number Verification scope.
+		RefreshTokenScopes: []string{scopeOfflineAccess},
+		// PKCE: S256, required for everyone (pkceS256 enforces it; these say
+		// the same to anything else in fosite that reads them).
+		EnforcePKCE:                    true,
+		EnablePKCEPlainChallengeMethod: false,
+		ScopeStrategy:                  scopeAllowed,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		// The login is silent: prompt=none is the only prompt (handleAuthorize
+		// sets it).
+		AllowedPromptValues:        []string{"none"},
+		ClientSecretsHasher:        hasher,
+		GlobalSecret:               keystore.DeriveKey(cfg.SecretsKey, labelTokenHMAC),
+		TokenEntropy:               32,
+		MinParameterEntropy:        fosite.MinParameterEntropy,
+		SendDebugMessagesToClients: false,
+		OmitRedirectScopeParam:     true,
+	}}
+
+	hmacTokens := oauth2.NewHMACSHAStrategy(&hmac.HMACStrategy{Config: conf}, conf)
+	strategy := coreStrategy{
+		AccessTokenStrategy:   hmacTokens,
+		RefreshTokenStrategy:  hmacTokens,
+		AuthorizeCodeStrategy: hmacTokens,
+	}
+	if cfg.AccessTokenFormat != FormatOpaque {
+		strategy.AccessTokenStrategy = &jwtAccessTokens{
+			keys: keys, issuer: cfg.Issuer, audience: cfg.AccessTokenAudience,
+			lifetime: cfg.AccessTokenLifetime, direct: cfg.AccessTokenFormat == FormatJWTDirect,
+		}
+	}
+	idSigner := newIDTokenSigner(keys)
+	idTokens := &openid.IDTokenHandleHelper{IDTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: conf}}
+
+	code := &oauth2.AuthorizeExplicitGrantHandler{
+		AccessTokenStrategy:    strategy,
+		RefreshTokenStrategy:   strategy,
+		AuthorizeCodeStrategy:  strategy,
+		CoreStorage:            missingRedirectStorage{st},
+		TokenRevocationStorage: st,
+		Config:                 conf,
+	}
+	pkce := &pkceS256{codes: strategy, storage: st}
+	oidc := &openid.OpenIDConnectExplicitHandler{
+		OpenIDConnectRequestStorage:   st,
+		OpenIDConnectRequestValidator: openid.NewOpenIDConnectRequestValidator(idSigner, conf),
+		IDTokenHandleHelper:           idTokens,
+		Config:                        conf,
+	}
+	refresh := &oauth2.RefreshTokenGrantHandler{
+		AccessTokenStrategy:    strategy,
+		RefreshTokenStrategy:   strategy,
+		TokenRevocationStorage: st,
+		Config:                 conf,
+	}
+	oidcRefresh := &openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idTokens, Config: conf}
+
+	// /authorize: the code handler issues the code; PKCE and OpenID Connect
+	// store their records under it, so they come after it.
+	conf.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{code, pkce, oidc}
+	// /token: the code handler first, so that a replayed code is answered
+	// invalid_grant and revokes what it issued before PKCE looks at the
+	// (already consumed) challenge; the ID token is added after the access
+	// token exists (its at_hash covers it).
+	conf.TokenEndpointHandlers = fosite.TokenEndpointHandlers{code, pkce, oidc, refresh, oidcRefresh}
+	conf.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{
+		&oauth2.CoreValidator{CoreStrategy: strategy, CoreStorage: st, Config: conf},
+	}
+	conf.RevocationHandlers = fosite.RevocationHandlers{
+		&oauth2.TokenRevocationHandler{TokenRevocationStorage: st, AccessTokenStrategy: strategy, RefreshTokenStrategy: strategy},
+	}
+
+	provider := fosite.NewOAuth2Provider(st, conf)
+	auth := &clientAuthentication{provider: provider}
+	conf.ClientAuthenticationStrategy = auth.authenticate
+	return provider
+}
+
+const scopeOfflineAccess = "offline_access"
+
+// scopeAllowed is fosite's ScopeStrategy: may a client registered with
+// granted scopes ask for scope? Exactly registered, or the purpose forms of
+// a registered API scope ("dpv:FraudPreventionAndDetection" alone, or
+// prefixed to it with "#"), openid (which grants nothing by itself), or
+// offline_access (granted only under handleAuthorize's conditions).
+func scopeAllowed(granted []string, scope string) bool {
+	if fosite.Arguments(granted).Has(scope) || scope == contract.ScopeOpenID || scope == scopeOfflineAccess {
+		return true
+	}
+	if scope == contract.Purpose {
+		for _, g := range granted {
+			if contract.IsNumberVerificationScope(g) {
+				return true
+			}
+		}
+		return false
+	}
+	if purpose, api, ok := strings.Cut(scope, "#"); ok && purpose == contract.Purpose {
+		return fosite.Arguments(granted).Has(api)
+	}
+	return false
+}
+
+// endpoint is the URL of path below the issuer.
+func endpoint(issuer, path string) string {
+	u, _ := url.JoinPath(issuer, path)
+	return u
+}

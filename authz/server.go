@@ -1,0 +1,97 @@
+// Package authz is numverify's OAuth2 / OpenID Connect authorization server:
+// fosite composed with the authorization-code flow, PKCE (S256, required),
+// OpenID Connect, introspection, revocation and refresh tokens, on the
+// Postgres store of authz/store, logging a subscriber in silently from the
+// network address of the request (network.Resolver).
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/keystore"
+	"github.com/numverify/numverify/network"
+)
+
+// Deps are the collaborators of the server.
+type Deps struct {
+	// Store keeps clients, codes and tokens.
+	Store *store.Store
+	// SecretHasher is the hasher the store made client secrets with.
+	SecretHasher *store.SecretHasher
+	// Keys serves the signing and encryption keys (keystore.Store).
+	Keys Keys
+	// Resolver says which subscriber holds an address at an instant.
+	Resolver network.Resolver
+	// Logger receives one line per failed request, never a number, token,
+	// code or secret. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the authorization server; Handler serves its endpoints.
+type Server struct {
+	cfg      Config
+	provider *fosite.Fosite
+	store    *store.Store
+	keys     Keys
+	resolver network.Resolver
+	logger   *slog.Logger
+	trusted  trustedProxies
+	subjects subjects
+	metadata []byte // discovery document
+}
+
+// New validates cfg (after defaults) and builds the server.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	var problems []error
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if deps.Store == nil {
+		problems = append(problems, errors.New("a store is required"))
+	}
+	if deps.SecretHasher == nil {
+		problems = append(problems, errors.New("a client secret hasher is required"))
+	}
+	if deps.Keys == nil {
+		problems = append(problems, errors.New("a key store is required"))
+	}
+	if deps.Resolver == nil {
+		problems = append(problems, errors.New("a network resolver is required"))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, fmt.Errorf("authz config: %w", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	provider := newProvider(cfg, deps.Store, deps.SecretHasher, deps.Keys)
+	s := &Server{
+		cfg:      cfg,
+		provider: provider,
+		store:    deps.Store,
+		keys:     deps.Keys,
+		resolver: deps.Resolver,
+		logger:   deps.Logger.With("component", "authz"),
+		trusted:  trustedProxies(cfg.TrustedProxies),
+		subjects: subjects{key: keystore.DeriveKey(cfg.SecretsKey, labelPairwise)},
+	}
+	metadata, err := newMetadata(cfg).marshal()
+	if err != nil {
+		return nil, err
+	}
+	s.metadata = metadata
+	return s, nil
+}
+
+// Config returns the configuration in force (defaults applied).
+func (s *Server) Config() Config { return s.cfg }
+
+// Handler serves every endpoint (see routes.go).
+func (s *Server) Handler() http.Handler { return s.routes() }
