@@ -1,0 +1,209 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/numverify/numverify/internal/contract"
+)
+
+// revocations is the in-memory set of revoked token ids, read lock-free on
+// every request; each entry is kept until the token would have expired.
+type revocations struct {
+	set  sync.Map // jti → expiry (time.Time)
+	size atomic.Int64
+}
+
+func newRevocations() *revocations { return &revocations{} }
+
+func (r *revocations) has(jti string) bool {
+	_, ok := r.set.Load(jti)
+	return ok
+}
+
+func (r *revocations) add(jti string, expiresAt time.Time) {
+	if _, loaded := r.set.Swap(jti, expiresAt); !loaded {
+		r.size.Add(1)
+	}
+}
+
+// prune forgets the revocations of tokens that have expired.
+func (r *revocations) prune(now time.Time) {
+	r.set.Range(func(k, v any) bool {
+		if exp, _ := v.(time.Time); now.After(exp) {
+			if _, deleted := r.set.LoadAndDelete(k); deleted {
+				r.size.Add(-1)
+			}
+		}
+		return true
+	})
+}
+
+// revocationListener follows the authorization server's revocations: on a
+// connection of its own (taken out of the pool) it LISTENs on
+// contract.RevocationChannel, then loads every unexpired row of
+// revoked_tokens, so that nothing revoked between the two is missed; it
+// does both again on every reconnect. A notification's payload is the jti;
+// its expiry is read from the table.
+type revocationListener struct {
+	pool    *pgxpool.Pool
+	set     *revocations
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+
+	// fallbackRetention keeps a notified jti whose row cannot be read.
+	fallbackRetention time.Duration
+	pingEvery         time.Duration
+
+	loadedOnce   chan struct{}
+	loadOnce     sync.Once
+	up           atomic.Bool
+	downSinceNS  atomic.Int64 // when the feed went down (unix ns); meaningful while !up
+	firstLoadErr atomic.Pointer[error]
+}
+
+func newRevocationListener(pool *pgxpool.Pool, set *revocations, log *slog.Logger, m *metrics, now func() time.Time) *revocationListener {
+	l := &revocationListener{pool: pool, set: set, log: log, metrics: m, now: now,
+		fallbackRetention: 24 * time.Hour, pingEvery: 5 * time.Second, loadedOnce: make(chan struct{})}
+	l.downSinceNS.Store(now().UnixNano())
+	return l
+}
+
+// waitLoaded returns when the first load is done, or with the error of the
+// first failed attempt, or when ctx ends.
+func (l *revocationListener) waitLoaded(ctx context.Context) error {
+	select {
+	case <-l.loadedOnce:
+		if p := l.firstLoadErr.Load(); p != nil {
+			return *p
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *revocationListener) connected() bool { return l.up.Load() }
+
+// stale reports whether the feed has been down longer than maxStaleness
+// (never, when maxStaleness is 0).
+func (l *revocationListener) stale(maxStaleness time.Duration) bool {
+	if maxStaleness <= 0 || l.up.Load() {
+		return false
+	}
+	return l.now().UnixNano()-l.downSinceNS.Load() > int64(maxStaleness)
+}
+
+func (l *revocationListener) run(ctx context.Context) {
+	const firstDelay, maxDelay = 100 * time.Millisecond, 5 * time.Second
+	delay := firstDelay
+	for ctx.Err() == nil {
+		err := l.session(ctx)
+		if l.up.Swap(false) {
+			l.downSinceNS.Store(l.now().UnixNano())
+			l.metrics.revocationFeed(false)
+			delay = firstDelay
+		}
+		l.loadOnce.Do(func() { // the first attempt failed: tell New
+			l.firstLoadErr.Store(&err)
+			close(l.loadedOnce)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		l.log.LogAttrs(ctx, slog.LevelWarn, "revocation feed interrupted", errAttr(err), slog.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxDelay)
+	}
+}
+
+// session is one connection's life: LISTEN, load, then follow
+// notifications until the connection fails or ctx ends.
+func (l *revocationListener) session(ctx context.Context) error {
+	pooled, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pooled.Hijack() // ours alone, never returned to the pool
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{contract.RevocationChannel}.Sanitize()); err != nil {
+		return err
+	}
+	if err := l.loadAll(ctx, conn); err != nil {
+		return err
+	}
+	l.up.Store(true)
+	l.metrics.revocationFeed(true)
+	l.loadOnce.Do(func() { close(l.loadedOnce) })
+	lastPrune := l.now()
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, l.pingEvery)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			l.record(ctx, conn, n.Payload)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			// Quiet: make sure the connection is still there.
+			pingCtx, cancel := context.WithTimeout(ctx, l.pingEvery)
+			err = conn.Ping(pingCtx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		if now := l.now(); now.Sub(lastPrune) > time.Minute {
+			l.set.prune(now)
+			lastPrune = now
+		}
+		l.metrics.revokedTokens(l.set.size.Load())
+	}
+}
+
+func (l *revocationListener) loadAll(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now()`)
+	if err != nil {
+		return err
+	}
+	var jti string
+	var exp time.Time
+	_, err = pgx.ForEachRow(rows, []any{&jti, &exp}, func() error {
+		l.set.add(jti, exp)
+		return nil
+	})
+	if err == nil {
+		l.set.prune(l.now())
+		l.metrics.revokedTokens(l.set.size.Load())
+	}
+	return err
+}
+
+// record adds a notified jti at once, then reads its expiry.
+func (l *revocationListener) record(ctx context.Context, conn *pgx.Conn, jti string) {
+	if jti == "" {
+		return
+	}
+	l.set.add(jti, l.now().Add(l.fallbackRetention))
+	var exp time.Time
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := conn.QueryRow(qctx, `SELECT expires_at FROM revoked_tokens WHERE jti = $1`, jti).Scan(&exp); err == nil {
+		l.set.add(jti, exp)
+	}
+}
