@@ -6,6 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,7 +134,14 @@ func IsConnectionError(err error) bool {
 		return true
 	}
 	// Broken connection mid-query (server killed, network gone).
-	var netErr interface{ Timeout() bool }
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if strings.Contains(err.Error(), "closed pool") || strings.Contains(err.Error(), "conn closed") {
+		return true
+	}
+	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded)
 }
 
