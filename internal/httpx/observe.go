@@ -141,7 +141,7 @@ func Observe(server string, next http.Handler, logger *slog.Logger, m *Metrics) 
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", elapsed),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("client_id", ri.clientID),
 			slog.String("x_correlator", ri.correlator),
 		)
