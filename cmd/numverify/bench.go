@@ -2,14 +2,69 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/numverify/numverify/sim"
 )
 
-// TODO(placeholder): replaced by the real command.
+// benchCommand drives many simulated devices through the flow, or verify
+// alone, and reports throughput, latency percentiles and errors by kind.
 func benchCommand() command {
-	return command{name: "bench", summary: "(not built yet)",
+	return command{name: "bench", summary: "load generator: many devices, each from its own loopback address, through the flow or verify alone",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			return func(context.Context, []string) error { return errors.New("not built yet") }
+			issuer := fs.String("issuer", "http://localhost:9090", "the authorization server's issuer")
+			clientID := fs.String("client-id", "", "client id of an SP client allowed to verify (required)")
+			clientSecret := fs.String("client-secret", "", "its secret (client_secret_basic) (required)")
+			redirectURL := fs.String("redirect-url", "http://localhost:8080/callback", "a redirect URI registered for the client (never requested)")
+			apiURL := fs.String("api-url", "http://localhost:9091/number-verification/v2", "the Number Verification API base URL")
+			scope := fs.String("scope", sim.DefaultScope, "space-separated scopes to ask for")
+			networkURL := fs.String("network-url", "http://localhost:9092", "the network admin API, to attach each device")
+			adminToken := fs.String("network-admin-token", "", "bearer token of the network admin API")
+			preAttached := fs.Bool("pre-attached", false, "do not attach: sessions already hold the device addresses with the device numbers")
+			devices := fs.Int("devices", 64, "number of simulated devices, each with its own address and session")
+			concurrency := fs.Int("concurrency", 0, "flows (or requests) in flight at once; at most one per device (0: one per device)")
+			duration := fs.Duration("duration", 10*time.Second, "how long to run")
+			mode := fs.String("mode", sim.ModeFlow, "flow (authorize → token → verify) or verify (verify alone with tokens issued beforehand)")
+			prefix := fs.String("device-prefix", "127.30.0.0/16", "device addresses: device i sends from the (i+1)-th address of this prefix")
+			firstMSISDN := fs.String("first-msisdn", "+33700000000", "device 0's number; device i has this plus i")
+			asJSON := fs.Bool("json", false, "print the report as JSON")
+			return func(ctx context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				if *clientID == "" || *clientSecret == "" {
+					return fmt.Errorf("--client-id and --client-secret are required (numverify client create): %w", errUsage)
+				}
+				devicePrefix, err := netip.ParsePrefix(*prefix)
+				if err != nil {
+					return fmt.Errorf("--device-prefix %q: %w", *prefix, err)
+				}
+				cfg := sim.BenchConfig{
+					RP: sim.RPConfig{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret,
+						RedirectURL: *redirectURL, Scopes: strings.Fields(*scope), APIURL: *apiURL},
+					Mode: *mode, Devices: *devices, Concurrency: *concurrency, Duration: *duration,
+					DevicePrefix: devicePrefix, FirstMSISDN: *firstMSISDN, Progress: os.Stderr,
+				}
+				if !*preAttached {
+					cfg.Network = &sim.NetworkAdmin{BaseURL: *networkURL, Token: *adminToken}
+				}
+				report, err := sim.RunBench(ctx, cfg)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(report)
+				}
+				report.Print(os.Stdout)
+				return nil
+			}
 		}}
 }

@@ -4,12 +4,42 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"strings"
+	"time"
+
+	"github.com/numverify/numverify/sim"
 )
 
-// TODO(placeholder): replaced by the real command.
+// spCommand serves the reference service-provider backend: a page with a
+// phone-number form that runs the whole verification.
 func spCommand() command {
-	return command{name: "sp", summary: "(not built yet)",
+	return command{name: "sp", summary: "serve a minimal service-provider web page that verifies a number through the operator (the SP reference)",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			return func(context.Context, []string) error { return errors.New("not built yet") }
+			addr := fs.String("sp-addr", ":8080", "listen address of the SP page")
+			issuer := fs.String("sp-issuer", "http://localhost:9090", "the operator's OpenID Connect issuer (discovery)")
+			clientID := fs.String("sp-client-id", "", "the SP's client id (numverify client create) (required)")
+			clientSecret := fs.String("sp-client-secret", "", "the SP's client secret, sent with client_secret_basic (required)")
+			redirectURL := fs.String("sp-redirect-url", "http://localhost:8080/callback", "the SP's registered redirect URI; its path is served as the callback")
+			apiURL := fs.String("sp-api-url", "http://localhost:9091/number-verification/v2", "the Number Verification API base URL")
+			scope := fs.String("sp-scope", sim.DefaultScope, "space-separated scopes to ask for")
+			logs := addLogFlags(fs)
+			shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGTERM, time allowed for in-flight requests to finish")
+			return func(ctx context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				if *clientID == "" || *clientSecret == "" {
+					return errors.New("--sp-client-id and --sp-client-secret are required (register one with `numverify client create`)")
+				}
+				logger := logs.logger()
+				sp, err := sim.NewSP(sim.RPConfig{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret,
+					RedirectURL: *redirectURL, Scopes: strings.Fields(*scope), APIURL: *apiURL}, logger)
+				if err != nil {
+					return err
+				}
+				web := &httpFlags{readHeaderTimeout: 5 * time.Second, readTimeout: 10 * time.Second,
+					writeTimeout: 30 * time.Second, idleTimeout: 60 * time.Second, shutdownTimeout: *shutdown}
+				return runServers(ctx, logger, web, []*server{{name: "sp", addr: *addr, handler: sp.Handler()}}, nil)
+			}
 		}}
 }

@@ -1,0 +1,501 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Bench modes.
+const (
+	ModeFlow   = "flow"   // authorize → token → verify, each iteration
+	ModeVerify = "verify" // verify alone, with tokens issued before the clock starts
+)
+
+// BenchConfig is one load run.
+type BenchConfig struct {
+	RP          RPConfig
+	Mode        string
+	Devices     int
+	Concurrency int
+	Duration    time.Duration
+	// Network attaches each device (nil: the sessions exist already, made
+	// with `numverify network attach` for the same addresses and numbers).
+	Network *NetworkAdmin
+	// DevicePrefix holds the devices' addresses: device i sends from the
+	// (i+1)-th address of the prefix. Default 127.30.0.0/16.
+	DevicePrefix netip.Prefix
+	// FirstMSISDN is device 0's number; device i has FirstMSISDN+i.
+	// Default +33700000000.
+	FirstMSISDN string
+	// Progress, when set, receives a line every ProgressEvery (default 5 s).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+}
+
+func (c *BenchConfig) defaults() error {
+	if c.Mode == "" {
+		c.Mode = ModeFlow
+	}
+	if c.Mode != ModeFlow && c.Mode != ModeVerify {
+		return fmt.Errorf("bench: mode %q: want flow or verify", c.Mode)
+	}
+	if c.Devices <= 0 {
+		return errors.New("bench: at least one device")
+	}
+	if c.Concurrency <= 0 || c.Concurrency > c.Devices {
+		c.Concurrency = c.Devices // one flow in flight per device at most
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if !c.DevicePrefix.IsValid() {
+		c.DevicePrefix = netip.MustParsePrefix("127.30.0.0/16")
+	}
+	if c.FirstMSISDN == "" {
+		c.FirstMSISDN = "+33700000000"
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 5 * time.Second
+	}
+	return nil
+}
+
+// BenchReport is what a run measured.
+type BenchReport struct {
+	Mode        string  `json:"mode"`
+	Devices     int     `json:"devices"`
+	Concurrency int     `json:"concurrency"`
+	Seconds     float64 `json:"seconds"`
+	// OK counts completed flows (mode flow) or verify requests (mode verify)
+	// that gave the right answer; Failed those that did not.
+	OK      uint64      `json:"ok"`
+	Failed  uint64      `json:"failed"`
+	PerSec  float64     `json:"per_second"`
+	Steps   []StepStats `json:"steps"`
+	Errors  []ErrorKind `json:"errors"`
+	PerTick []Tick      `json:"per_second_timeline"`
+}
+
+// StepStats are one step's latencies, in milliseconds.
+type StepStats struct {
+	Step  string  `json:"step"`
+	Count uint64  `json:"count"`
+	Mean  float64 `json:"mean_ms"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// ErrorKind counts failures of one kind at one step: "http 503
+// temporarily_unavailable", "oauth access_denied", "connection", "timeout",
+// "protocol", "wrong-subscriber".
+type ErrorKind struct {
+	Step  string `json:"step"`
+	Kind  string `json:"kind"`
+	Count uint64 `json:"count"`
+}
+
+// Tick is one second of the run: flows or requests completed and failed.
+type Tick struct {
+	Second int    `json:"second"`
+	OK     uint64 `json:"ok"`
+	Failed uint64 `json:"failed"`
+}
+
+// benchDevice is a device with its number and, in verify mode, its token.
+type benchDevice struct {
+	*Device
+	session *Session // attached by this run (detached at the end)
+	token   *Tokens
+}
+
+type benchRun struct {
+	cfg    BenchConfig
+	rp     *RelyingParty
+	steps  map[string]*Histogram
+	order  []string
+	errMu  sync.Mutex
+	errs   map[[2]string]uint64
+	ok     atomic.Uint64
+	failed atomic.Uint64
+	start  time.Time
+	ticks  []struct{ ok, failed atomic.Uint64 }
+}
+
+// RunBench attaches the devices, runs the load for the configured duration,
+// detaches what it attached, and reports.
+func RunBench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	rp, err := NewRelyingParty(ctx, cfg.RP)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := setUpDevices(ctx, cfg)
+	defer tearDownDevices(cfg.Network, devices)
+	if err != nil {
+		return nil, err
+	}
+	run := &benchRun{cfg: cfg, rp: rp}
+	run.reset()
+	if cfg.Mode == ModeFlow {
+		run.order = []string{"authorize", "token", "verify", "flow"}
+	} else {
+		run.order = []string{"verify"}
+		if err := run.issueTokens(ctx, devices); err != nil {
+			return nil, err
+		}
+		run.reset() // issuing the tokens is not part of the measure
+	}
+	return run.loop(ctx, devices), nil
+}
+
+func (r *benchRun) reset() {
+	r.steps = map[string]*Histogram{}
+	for _, s := range []string{"authorize", "token", "verify", "flow", "refresh"} {
+		r.steps[s] = &Histogram{}
+	}
+	r.errs = map[[2]string]uint64{}
+	r.ticks = make([]struct{ ok, failed atomic.Uint64 }, int(r.cfg.Duration/time.Second)+61)
+}
+
+func setUpDevices(ctx context.Context, cfg BenchConfig) ([]*benchDevice, error) {
+	first, err := strconv.ParseUint(strings.TrimPrefix(cfg.FirstMSISDN, "+"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("bench: first MSISDN %q: %w", cfg.FirstMSISDN, err)
+	}
+	devices := make([]*benchDevice, cfg.Devices)
+	addr := cfg.DevicePrefix.Masked().Addr()
+	for i := range devices {
+		addr = addr.Next()
+		if !cfg.DevicePrefix.Contains(addr) {
+			return nil, fmt.Errorf("bench: %d devices do not fit in %s", cfg.Devices, cfg.DevicePrefix)
+		}
+		devices[i] = &benchDevice{Device: NewDevice(addr, "+"+strconv.FormatUint(first+uint64(i), 10), 4)}
+	}
+	if err := CheckLocal(devices[0].Addr); err != nil {
+		return devices, err
+	}
+	if cfg.Network == nil {
+		return devices, nil
+	}
+	return devices, forEach(ctx, devices, 16, func(ctx context.Context, d *benchDevice) error {
+		s, err := cfg.Network.Attach(ctx, d.MSISDN, d.Addr)
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
+			// Held already: fine when by this very number (a previous run).
+			held, lerr := cfg.Network.Lookup(ctx, d.Addr)
+			if lerr == nil && held != nil && held.MSISDN == d.MSISDN {
+				return nil
+			}
+			return fmt.Errorf("attach %s: address held by another subscriber; detach it or choose another --device-prefix", d.Addr)
+		}
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", d.Addr, err)
+		}
+		d.session = &s
+		return nil
+	})
+}
+
+func tearDownDevices(network *NetworkAdmin, devices []*benchDevice) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = forEach(ctx, devices, 16, func(ctx context.Context, d *benchDevice) error {
+		if d == nil {
+			return nil
+		}
+		if d.session != nil && network != nil {
+			_ = network.Detach(ctx, d.session.ID)
+		}
+		d.Close()
+		return nil
+	})
+}
+
+// forEach runs fn on every device with at most parallel at once and returns
+// the first error.
+func forEach(ctx context.Context, devices []*benchDevice, parallel int, fn func(context.Context, *benchDevice) error) error {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		slots = make(chan struct{}, parallel)
+	)
+	for _, d := range devices {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := fn(ctx, d); err != nil {
+				once.Do(func() { first = err })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func (r *benchRun) issueTokens(ctx context.Context, devices []*benchDevice) error {
+	return forEach(ctx, devices, r.cfg.Concurrency, func(ctx context.Context, d *benchDevice) error {
+		tokens, err := r.flow(ctx, d, false)
+		if err != nil {
+			return fmt.Errorf("issue a token for device %s: %w", d.Addr, err)
+		}
+		d.token = tokens
+		return nil
+	})
+}
+
+// loop runs the workers until the duration has passed; in-flight requests
+// finish (they are not cut, so a stop is never counted as an error).
+func (r *benchRun) loop(ctx context.Context, devices []*benchDevice) *BenchReport {
+	queue := make(chan *benchDevice, len(devices))
+	for _, d := range devices {
+		queue <- d
+	}
+	stop, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	r.start = time.Now()
+	done := make(chan struct{})
+	go r.progress(stop, done)
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for stop.Err() == nil {
+				d := <-queue
+				r.iteration(ctx, d)
+				queue <- d
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	return r.report(time.Since(r.start))
+}
+
+func (r *benchRun) iteration(ctx context.Context, d *benchDevice) {
+	var err error
+	if r.cfg.Mode == ModeFlow {
+		start := time.Now()
+		if _, err = r.flow(ctx, d, true); err == nil {
+			r.steps["flow"].Record(time.Since(start))
+		}
+	} else {
+		if d.token == nil || time.Until(d.token.Expiry) < 20*time.Second {
+			start := time.Now()
+			tokens, ferr := r.flow(ctx, d, false)
+			if ferr != nil {
+				r.count(ferr)
+				return
+			}
+			r.steps["refresh"].Record(time.Since(start))
+			d.token = tokens
+		}
+		err = r.verify(ctx, d, d.token.AccessToken, true)
+	}
+	r.count(err)
+}
+
+func (r *benchRun) count(err error) {
+	i := int(time.Since(r.start) / time.Second)
+	if i >= len(r.ticks) {
+		i = len(r.ticks) - 1
+	}
+	if err != nil {
+		r.failed.Add(1)
+		r.ticks[i].failed.Add(1)
+		return
+	}
+	r.ok.Add(1)
+	r.ticks[i].ok.Add(1)
+}
+
+// flow runs authorize → token (→ verify when withVerify), recording each
+// step's latency and each failure's kind.
+func (r *benchRun) flow(ctx context.Context, d *benchDevice, withVerify bool) (*Tokens, error) {
+	req := r.rp.NewAuthRequest("")
+	start := time.Now()
+	out, err := d.Authorize(ctx, req.URL)
+	if err == nil {
+		err = outcomeError(out, req.State)
+	}
+	if err != nil {
+		r.fail("authorize", err)
+		return nil, err
+	}
+	r.steps["authorize"].Record(time.Since(start))
+
+	start = time.Now()
+	tokens, err := r.rp.Exchange(context.WithValue(ctx, oauth2.HTTPClient, d.Client), out.Code, req)
+	if err != nil {
+		r.fail("token", err)
+		return nil, err
+	}
+	r.steps["token"].Record(time.Since(start))
+	if withVerify {
+		return tokens, r.verify(ctx, d, tokens.AccessToken, false)
+	}
+	return tokens, nil
+}
+
+// verify asks whether the device's own number is its number: anything but
+// true is an error, "wrong-subscriber" when the answer is false.
+func (r *benchRun) verify(ctx context.Context, d *benchDevice, accessToken string, alone bool) error {
+	start := time.Now()
+	ok, err := r.rp.Verify(context.WithValue(ctx, oauth2.HTTPClient, d.Client), accessToken, d.MSISDN, false)
+	if err == nil && !ok {
+		err = errWrongSubscriber
+	}
+	if err != nil {
+		r.fail("verify", err)
+		return err
+	}
+	r.steps["verify"].Record(time.Since(start))
+	return nil
+}
+
+var errWrongSubscriber = errors.New("wrong-subscriber: verify answered false for the device's own number")
+
+// OutcomeError is an authorization that ended without a code.
+type OutcomeError struct{ Outcome *Outcome }
+
+func (e *OutcomeError) Error() string {
+	if e.Outcome.Error != "" {
+		return "authorization error " + e.Outcome.Error + ": " + e.Outcome.ErrorDescription
+	}
+	return fmt.Sprintf("authorization server answered HTTP %d without redirecting: %s", e.Outcome.Status, e.Outcome.Page)
+}
+
+func outcomeError(out *Outcome, state string) error {
+	if out.Code == "" {
+		return &OutcomeError{Outcome: out}
+	}
+	if out.State != state {
+		return &ProtocolError{Step: "authorize", Problem: "state in the callback is not the request's"}
+	}
+	return nil
+}
+
+// ErrorKindOf names the kind of a failure for the report.
+func ErrorKindOf(err error) string {
+	var (
+		apiErr     *APIError
+		connErr    *ConnectionError
+		outcomeErr *OutcomeError
+		protoErr   *ProtocolError
+	)
+	switch {
+	case errors.Is(err, errWrongSubscriber):
+		return "wrong-subscriber"
+	case errors.As(err, &outcomeErr):
+		if outcomeErr.Outcome.Error != "" {
+			return "oauth " + outcomeErr.Outcome.Error
+		}
+		return fmt.Sprintf("http %d (no redirect)", outcomeErr.Outcome.Status)
+	case errors.As(err, &apiErr):
+		return strings.TrimSpace(fmt.Sprintf("http %d %s", apiErr.Status, apiErr.Code))
+	case errors.As(err, &protoErr):
+		return "protocol: " + protoErr.Problem
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "timeout"
+	case errors.As(err, &connErr):
+		return "connection"
+	}
+	return "other"
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func (r *benchRun) fail(step string, err error) {
+	kind := ErrorKindOf(err)
+	if strings.HasPrefix(kind, "protocol: ") && len(kind) > 80 {
+		kind = kind[:80]
+	}
+	r.errMu.Lock()
+	r.errs[[2]string{step, kind}]++
+	r.errMu.Unlock()
+}
+
+func (r *benchRun) progress(stop context.Context, done <-chan struct{}) {
+	if r.cfg.Progress == nil {
+		return
+	}
+	ticker := time.NewTicker(r.cfg.ProgressEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ticker.C:
+			fmt.Fprintf(r.cfg.Progress, "%6.0fs  %d ok  %d failed\n", time.Since(r.start).Seconds(), r.ok.Load(), r.failed.Load())
+		}
+	}
+}
+
+func (r *benchRun) report(elapsed time.Duration) *BenchReport {
+	rep := &BenchReport{Mode: r.cfg.Mode, Devices: r.cfg.Devices, Concurrency: r.cfg.Concurrency,
+		Seconds: elapsed.Seconds(), OK: r.ok.Load(), Failed: r.failed.Load()}
+	rep.PerSec = float64(rep.OK) / elapsed.Seconds()
+	names := r.order
+	if r.steps["refresh"].Count() > 0 {
+		names = append(names, "refresh")
+	}
+	for _, name := range names {
+		h := r.steps[name]
+		rep.Steps = append(rep.Steps, StepStats{Step: name, Count: h.Count(), Mean: ms(h.Mean()),
+			P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())})
+	}
+	for k, n := range r.errs {
+		rep.Errors = append(rep.Errors, ErrorKind{Step: k[0], Kind: k[1], Count: n})
+	}
+	sort.Slice(rep.Errors, func(i, j int) bool { return rep.Errors[i].Count > rep.Errors[j].Count })
+	last := int(elapsed / time.Second)
+	for i := 0; i <= last && i < len(r.ticks); i++ {
+		rep.PerTick = append(rep.PerTick, Tick{Second: i, OK: r.ticks[i].ok.Load(), Failed: r.ticks[i].failed.Load()})
+	}
+	return rep
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Print writes the report for a human.
+func (rep *BenchReport) Print(w io.Writer) {
+	unit := "flows"
+	if rep.Mode == ModeVerify {
+		unit = "verifies"
+	}
+	fmt.Fprintf(w, "mode %s: %d devices, concurrency %d, %.1f s\n", rep.Mode, rep.Devices, rep.Concurrency, rep.Seconds)
+	fmt.Fprintf(w, "%d %s ok, %d failed: %.1f %s/s\n\n", rep.OK, unit, rep.Failed, rep.PerSec, unit)
+	fmt.Fprintf(w, "%-10s %9s %9s %9s %9s %9s %9s\n", "step", "count", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms")
+	for _, s := range rep.Steps {
+		fmt.Fprintf(w, "%-10s %9d %9.2f %9.2f %9.2f %9.2f %9.2f\n", s.Step, s.Count, s.Mean, s.P50, s.P90, s.P99, s.Max)
+	}
+	if len(rep.Errors) == 0 {
+		fmt.Fprintln(w, "\nno errors")
+		return
+	}
+	fmt.Fprintln(w, "\nerrors:")
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "  %-10s %-40s %d\n", e.Step, e.Kind, e.Count)
+	}
+}

@@ -1,0 +1,236 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/numverify/numverify/internal/phone"
+)
+
+// DemoConfig is what the scripted demo runs against: servers already
+// started, a registered client allowed to verify and share, and the
+// subscribers to attach.
+type DemoConfig struct {
+	RP      RPConfig // scopes must allow verify and share
+	Network *NetworkAdmin
+	// Subscribers are attached at their addresses and each runs the flow;
+	// at least two (the second's number is the first's "wrong number").
+	Subscribers []DemoSubscriber
+	// WiFi is an address no session holds: a device off the mobile network.
+	WiFi netip.Addr
+}
+
+// DemoSubscriber is one SIM: its number and the device address it gets.
+type DemoSubscriber struct {
+	MSISDN string
+	Addr   netip.Addr
+}
+
+// demo is the state of one run: the transcript and the tally.
+type demo struct {
+	cfg    DemoConfig
+	out    io.Writer
+	rp     *RelyingParty
+	steps  int
+	failed int
+}
+
+// RunDemo runs the whole flow as a device and as the SP backend would, and
+// writes a short transcript to out (secrets, tokens and codes cut to their
+// first 6 characters, numbers masked). It returns an error unless every step
+// gave the expected answer.
+func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
+	if len(cfg.Subscribers) < 2 {
+		return errors.New("demo: two subscribers at least")
+	}
+	d := &demo{cfg: cfg, out: out}
+	rp, err := NewRelyingParty(ctx, cfg.RP)
+	if err != nil {
+		return err
+	}
+	d.rp = rp
+	d.say("SP discovered %s/.well-known/openid-configuration: authorize at %s", cfg.RP.Issuer, rp.AuthURL())
+
+	d.heading("The network attaches the subscribers (simulated mobile core, admin API)")
+	var sessions []Session
+	for _, s := range cfg.Subscribers {
+		session, err := cfg.Network.Attach(ctx, s.MSISDN, s.Addr)
+		d.check(err == nil, "network  POST /sessions {msisdn %s, ip %s}", "session %d, %s holds %s", []any{phone.Mask(s.MSISDN), s.Addr},
+			[]any{session.ID, phone.Mask(session.MSISDN), session.IP}, err)
+		if err != nil {
+			return d.result()
+		}
+		sessions = append(sessions, session)
+	}
+	defer func() {
+		for _, s := range sessions {
+			_ = cfg.Network.Detach(context.WithoutCancel(ctx), s.ID)
+		}
+	}()
+
+	var subjects []string
+	for i, s := range cfg.Subscribers {
+		other := cfg.Subscribers[(i+1)%len(cfg.Subscribers)].MSISDN
+		d.heading("Device %d on mobile data at %s (SIM %s)", i+1, s.Addr, phone.Mask(s.MSISDN))
+		sub, ok := d.subscriberFlow(ctx, s, other)
+		if !ok {
+			continue
+		}
+		subjects = append(subjects, sub)
+	}
+	if len(subjects) == len(cfg.Subscribers) {
+		distinct := subjects[0] != subjects[1]
+		d.check(distinct, "SP       compares the two ID tokens' sub", "%s… and %s…: two subscribers, two pseudonyms",
+			nil, []any{cut(subjects[0]), cut(subjects[1])}, nil)
+	}
+
+	d.heading("A device on Wi-Fi at %s (an address no session holds)", cfg.WiFi)
+	wifi := NewDevice(cfg.WiFi, "", 0)
+	defer wifi.Close()
+	req := rp.NewAuthRequest("")
+	outcome, err := wifi.Authorize(ctx, req.URL)
+	denied := err == nil && outcome.Error == "access_denied" && outcome.State == req.State
+	d.check(denied, "device   GET /authorize (prompt=none, PKCE S256, state %s…)", "%s", []any{cut(req.State)},
+		[]any{describeOutcome(outcome)}, err)
+	return d.result()
+}
+
+// subscriberFlow runs login, token, verify (right, wrong, hashed) and share
+// for one device; it returns the ID token's subject.
+func (d *demo) subscriberFlow(ctx context.Context, s DemoSubscriber, wrongNumber string) (string, bool) {
+	device := NewDevice(s.Addr, s.MSISDN, 0)
+	defer device.Close()
+	req := d.rp.NewAuthRequest("")
+	outcome, err := device.Authorize(ctx, req.URL)
+	gotCode := err == nil && outcome.Code != "" && outcome.State == req.State
+	d.check(gotCode, "device   GET /authorize (prompt=none, PKCE S256, state %s…)", "%s", []any{cut(req.State)},
+		[]any{describeOutcome(outcome)}, err)
+	if !gotCode {
+		return "", false
+	}
+	tokens, err := d.rp.Exchange(ctx, outcome.Code, req)
+	okTokens := err == nil && tokens.Subject != "" && tokens.Subject != s.MSISDN
+	var tokenAnswer []any
+	if tokens != nil {
+		tokenAnswer = []any{cut(tokens.AccessToken), cut(tokens.Subject), strings.Join(tokens.AMR, ",")}
+	} else {
+		tokenAnswer = []any{"-", "-", "-"}
+	}
+	d.check(okTokens, "SP       POST /token (client_secret_basic, code %s…, code_verifier)",
+		"access_token %s…, ID token verified: sub %s… (pairwise, not the number), amr [%s]",
+		[]any{cut(outcome.Code)}, tokenAnswer, err)
+	if !okTokens {
+		return "", false
+	}
+	verifyStep := func(what, shown, number string, hashed, want bool) {
+		got, err := d.rp.Verify(ctx, tokens.AccessToken, number, hashed)
+		d.check(err == nil && got == want, "SP       POST /verify {%s %s}", "devicePhoneNumberVerified: %t (expected %t)",
+			[]any{what, shown}, []any{got, want}, err)
+	}
+	verifyStep("phoneNumber", phone.Mask(s.MSISDN), s.MSISDN, false, true)
+	verifyStep("phoneNumber", phone.Mask(wrongNumber)+" (another subscriber's)", wrongNumber, false, false)
+	verifyStep("hashedPhoneNumber", cut(HashPhoneNumber(s.MSISDN))+"… (SHA-256)", s.MSISDN, true, true)
+	number, err := d.rp.DevicePhoneNumber(ctx, tokens.AccessToken)
+	d.check(err == nil && number == s.MSISDN, "SP       GET /device-phone-number", "devicePhoneNumber: %s (expected %s)",
+		nil, []any{phone.Mask(number), phone.Mask(s.MSISDN)}, err)
+	return tokens.Subject, true
+}
+
+func describeOutcome(o *Outcome) string {
+	switch {
+	case o == nil:
+		return "no answer"
+	case o.Code != "":
+		return fmt.Sprintf("302 to the SP's redirect URI %s with code %s…", callbackBase(o.Callback), cut(o.Code))
+	case o.Error != "":
+		return fmt.Sprintf("302 to the SP's redirect URI %s with error=%s", callbackBase(o.Callback), o.Error)
+	default:
+		return fmt.Sprintf("HTTP %d page: %s", o.Status, o.Page)
+	}
+}
+
+func callbackBase(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+// cut shows the first 6 characters of a secret, token, code or hash.
+func cut(s string) string {
+	if len(s) <= 6 {
+		return s
+	}
+	return s[:6]
+}
+
+// Mask cuts a secret for display: its first 6 characters and "…".
+func Mask(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return cut(secret) + "…"
+}
+
+func (d *demo) heading(format string, args ...any) {
+	fmt.Fprintf(d.out, "\n%s\n", fmt.Sprintf(format, args...))
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.out, "  %s\n", fmt.Sprintf(format, args...))
+}
+
+// check writes one step: "ok" or "FAIL", who called what, and the answer
+// (or the error).
+func (d *demo) check(ok bool, callFormat, answerFormat string, callArgs, answerArgs []any, err error) {
+	d.steps++
+	mark := "ok  "
+	if !ok {
+		mark = "FAIL"
+		d.failed++
+	}
+	answer := fmt.Sprintf(answerFormat, answerArgs...)
+	if err != nil {
+		answer = "error: " + redactTokens(err.Error())
+	}
+	fmt.Fprintf(d.out, "  %s %s\n         → %s\n", mark, fmt.Sprintf(callFormat, callArgs...), answer)
+}
+
+func (d *demo) result() error {
+	if d.failed > 0 {
+		fmt.Fprintf(d.out, "\n%d of %d steps did not give the expected answer.\n", d.failed, d.steps)
+		return fmt.Errorf("demo: %d of %d steps failed", d.failed, d.steps)
+	}
+	fmt.Fprintf(d.out, "\nAll %d steps gave the expected answer.\n", d.steps)
+	return nil
+}
+
+// redactTokens cuts anything in an error that looks like a query's code,
+// token or secret value.
+func redactTokens(s string) string {
+	for _, key := range []string{"code=", "access_token=", "client_secret=", "code_verifier="} {
+		for i := strings.Index(s, key); i >= 0; {
+			start := i + len(key)
+			end := start
+			for end < len(s) && !strings.ContainsRune("&\" \n", rune(s[end])) {
+				end++
+			}
+			if end-start > 6 {
+				s = s[:start] + s[start:start+6] + "…" + s[end:]
+			}
+			next := strings.Index(s[start:], key)
+			if next < 0 {
+				break
+			}
+			i = start + next
+		}
+	}
+	return s
+}

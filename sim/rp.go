@@ -1,0 +1,251 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// DefaultScope is what an SP asks for number verification: openid and the
+// verify permission in the purpose form the operator SDKs send.
+const DefaultScope = "openid dpv:FraudPreventionAndDetection#number-verification:verify"
+
+// RPConfig is a service provider's registration and the servers it talks to.
+type RPConfig struct {
+	Issuer       string // discovery at Issuer/.well-known/openid-configuration
+	ClientID     string
+	ClientSecret string // sent with client_secret_basic
+	RedirectURL  string
+	Scopes       []string
+	// APIURL is the Number Verification base URL, e.g.
+	// http://localhost:9091/number-verification/v2.
+	APIURL string
+	// HTTP sends discovery, token and API requests (nil: a client with
+	// timeouts). A context carrying oauth2.HTTPClient overrides it per call.
+	HTTP *http.Client
+}
+
+// RelyingParty is the SP backend's side of the flow: it builds authorization
+// requests, exchanges codes (PKCE S256, client_secret_basic) through
+// golang.org/x/oauth2, verifies ID tokens with go-oidc, and calls the API.
+type RelyingParty struct {
+	cfg      RPConfig
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	http     *http.Client
+}
+
+// NewRelyingParty discovers the issuer's endpoints and keys.
+func NewRelyingParty(ctx context.Context, cfg RPConfig) (*RelyingParty, error) {
+	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.RedirectURL == "" || cfg.APIURL == "" {
+		return nil, errors.New("relying party: issuer, client id, redirect URL and API URL are required")
+	}
+	client := cfg.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	provider, err := oidc.NewProvider(oidc.ClientContext(ctx, client), cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discover %s: %w", cfg.Issuer, err)
+	}
+	endpoint := provider.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader // client_secret_basic
+	return &RelyingParty{
+		cfg: cfg,
+		oauth: oauth2.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			Endpoint:     endpoint,
+			RedirectURL:  cfg.RedirectURL,
+			Scopes:       cfg.Scopes,
+		},
+		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		http:     client,
+	}, nil
+}
+
+// AuthRequest is one authorization request and the secrets the SP keeps
+// until the callback.
+type AuthRequest struct {
+	URL      string
+	State    string
+	Nonce    string
+	Verifier string // PKCE code_verifier; the request carries its S256 challenge
+}
+
+// NewAuthRequest makes an authorization request with fresh state, nonce and
+// PKCE verifier; prompt=none (the login is silent or fails). loginHint, when
+// set, is sent as login_hint=tel:… (it never changes who is logged in).
+func (rp *RelyingParty) NewAuthRequest(loginHint string) AuthRequest {
+	r := AuthRequest{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier()}
+	opts := []oauth2.AuthCodeOption{
+		oauth2.S256ChallengeOption(r.Verifier),
+		oauth2.SetAuthURLParam("nonce", r.Nonce),
+		oauth2.SetAuthURLParam("prompt", "none"),
+	}
+	if loginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", "tel:"+loginHint))
+	}
+	r.URL = rp.oauth.AuthCodeURL(r.State, opts...)
+	return r
+}
+
+// AuthURL is the authorization endpoint from discovery.
+func (rp *RelyingParty) AuthURL() string { return rp.oauth.Endpoint.AuthURL }
+
+// Tokens are what a code exchange gave, the ID token verified.
+type Tokens struct {
+	AccessToken string
+	Expiry      time.Time
+	Scope       string
+	RawIDToken  string
+	Subject     string
+	AMR         []string
+}
+
+// Exchange redeems code at the token endpoint with the request's PKCE
+// verifier and verifies the ID token (signature, issuer, audience, expiry,
+// nonce).
+func (rp *RelyingParty) Exchange(ctx context.Context, code string, req AuthRequest) (*Tokens, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.client(ctx))
+	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(req.Verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			status := 0
+			if re.Response != nil {
+				status = re.Response.StatusCode
+			}
+			return nil, &APIError{Method: http.MethodPost, URL: rp.oauth.Endpoint.TokenURL, Status: status,
+				Code: re.ErrorCode, Message: re.ErrorDescription}
+		}
+		return nil, &ConnectionError{Method: http.MethodPost, URL: rp.oauth.Endpoint.TokenURL, Err: err}
+	}
+	out := &Tokens{AccessToken: tok.AccessToken, Expiry: tok.Expiry}
+	if s, ok := tok.Extra("scope").(string); ok {
+		out.Scope = s
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return out, &ProtocolError{Step: "token", Problem: "no id_token in the token response"}
+	}
+	idToken, err := rp.verifier.Verify(oidc.ClientContext(ctx, rp.client(ctx)), raw)
+	if err != nil {
+		return out, &ProtocolError{Step: "token", Problem: "ID token: " + err.Error()}
+	}
+	if idToken.Nonce != req.Nonce {
+		return out, &ProtocolError{Step: "token", Problem: "ID token nonce does not match the request's"}
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	_ = idToken.Claims(&claims)
+	out.RawIDToken, out.Subject, out.AMR = raw, idToken.Subject, claims.AMR
+	return out, nil
+}
+
+// ProtocolError is an answer that arrived but breaks the protocol (a missing
+// or invalid ID token, a malformed API body).
+type ProtocolError struct {
+	Step    string
+	Problem string
+}
+
+func (e *ProtocolError) Error() string { return e.Step + ": " + e.Problem }
+
+// Verify asks POST {APIURL}/verify whether phoneNumber is the device's
+// number; with hashed it sends hashedPhoneNumber (SHA-256 hex of the E.164
+// number) instead.
+func (rp *RelyingParty) Verify(ctx context.Context, accessToken, phoneNumber string, hashed bool) (bool, error) {
+	body := map[string]string{"phoneNumber": phoneNumber}
+	if hashed {
+		body = map[string]string{"hashedPhoneNumber": HashPhoneNumber(phoneNumber)}
+	}
+	var out struct {
+		Verified *bool `json:"devicePhoneNumberVerified"`
+	}
+	if err := rp.api(ctx, http.MethodPost, "/verify", accessToken, body, &out); err != nil {
+		return false, err
+	}
+	if out.Verified == nil {
+		return false, &ProtocolError{Step: "verify", Problem: "no devicePhoneNumberVerified in the answer"}
+	}
+	return *out.Verified, nil
+}
+
+// DevicePhoneNumber asks GET {APIURL}/device-phone-number (share).
+func (rp *RelyingParty) DevicePhoneNumber(ctx context.Context, accessToken string) (string, error) {
+	var out struct {
+		Number string `json:"devicePhoneNumber"`
+	}
+	if err := rp.api(ctx, http.MethodGet, "/device-phone-number", accessToken, nil, &out); err != nil {
+		return "", err
+	}
+	if out.Number == "" {
+		return "", &ProtocolError{Step: "share", Problem: "no devicePhoneNumber in the answer"}
+	}
+	return out.Number, nil
+}
+
+// HashPhoneNumber is CAMARA's hashedPhoneNumber: SHA-256, lower-case hex, of
+// the E.164 number with its '+'.
+func HashPhoneNumber(e164 string) string {
+	sum := sha256.Sum256([]byte(e164))
+	return hex.EncodeToString(sum[:])
+}
+
+func (rp *RelyingParty) api(ctx context.Context, method, path, accessToken string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(raw)
+	}
+	u := strings.TrimRight(rp.cfg.APIURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := rp.client(ctx).Do(req)
+	if err != nil {
+		return &ConnectionError{Method: method, URL: u, Err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return &ConnectionError{Method: method, URL: u, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		return apiError(method, u, resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return &ProtocolError{Step: path, Problem: "undecodable answer: " + err.Error()}
+	}
+	return nil
+}
+
+func (rp *RelyingParty) client(ctx context.Context) *http.Client {
+	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+		return c
+	}
+	return rp.http
+}
