@@ -228,7 +228,7 @@ def check_k8s(overlay, path):
             if not any(all(l.get(a) == b for a, b in sel.items()) for l in pods_labels):
                 fail(f"{k}/{n}: selects no pod")
     cm = by_kind_name.get(("ConfigMap", "numverify-config"), {}).get("data", {})
-    for key in ("NUMVERIFY_ISSUER", "NUMVERIFY_TRUSTED_PROXIES", "NUMVERIFY_TOKEN_FORMAT"):
+    for key in ("NUMVERIFY_ISSUER", "NUMVERIFY_TRUSTED_PROXIES", "NUMVERIFY_ACCESS_TOKEN_FORMAT", "NUMVERIFY_RESOURCE_TOKEN_FORMAT"):
         if key not in cm:
             fail(f"ConfigMap numverify-config lacks {key}")
     if overlay == "production" and not cm.get("NUMVERIFY_ISSUER", "").startswith("https://"):

@@ -19,6 +19,8 @@ import (
 	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -75,6 +77,51 @@ func http1Only() *http.Protocols {
 	var p http.Protocols
 	p.SetHTTP1(true) // what operator SDKs speak; never HTTP/2
 	return &p
+}
+
+// ConnectTo makes the device connect to to (host:port) whenever a request is
+// for from (host:port), as curl --connect-to does: URLs, the Host header and
+// cookies keep from's name. In the compose testbed the SP's registered
+// redirect URI is http://localhost:8080/callback (authz accepts plain http
+// only on loopback names) while the handset reaches the SP as sp:8080. Call
+// it before the device sends anything.
+func (d *Device) ConnectTo(from, to string) {
+	dial := d.Transport.DialContext
+	d.Transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.EqualFold(addr, from) {
+			addr = to
+		}
+		return dial(ctx, network, addr)
+	}
+}
+
+// ParseConnectTo reads curl's --connect-to syntax, HOST1:PORT1:HOST2:PORT2,
+// into the from and to of ConnectTo (IPv6 addresses in brackets).
+func ParseConnectTo(spec string) (from, to string, err error) {
+	parts, rest := []string{}, spec
+	for len(parts) < 3 && rest != "" {
+		var part string
+		if strings.HasPrefix(rest, "[") {
+			end := strings.Index(rest, "]")
+			if end < 0 {
+				return "", "", fmt.Errorf("connect-to %q: unclosed [", spec)
+			}
+			part, rest = rest[1:end], strings.TrimPrefix(rest[end+1:], ":")
+		} else {
+			part, rest, _ = strings.Cut(rest, ":")
+		}
+		parts = append(parts, part)
+	}
+	parts = append(parts, rest)
+	if len(parts) != 4 || slices.Contains(parts, "") || !isPort(parts[1]) || !isPort(parts[3]) {
+		return "", "", fmt.Errorf("connect-to %q: want HOST1:PORT1:HOST2:PORT2", spec)
+	}
+	return net.JoinHostPort(parts[0], parts[1]), net.JoinHostPort(parts[2], parts[3]), nil
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536
 }
 
 // Close drops the device's idle connections.
@@ -282,4 +329,39 @@ func CheckLocal(addr netip.Addr) error {
 		return fmt.Errorf("%s: %w (on Linux every 127.0.0.0/8 address is; attach the device there): %v", addr, ErrNotLocal, err)
 	}
 	return l.Close()
+}
+
+// OutboundAddr is the source address this machine uses for connections to
+// rawURL's host: the address a server there sees as the TCP peer (in a
+// container, the container's own address on the network that reaches it).
+// It "connects" a UDP socket, which only chooses a route and a source
+// address: no packet is sent. A host name resolving to several addresses
+// gives the source for the first one.
+func OutboundAddr(ctx context.Context, rawURL string) (netip.Addr, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return netip.Addr{}, fmt.Errorf("URL %q: not an absolute URL", rawURL)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to %s: %w", u.Host, err)
+	}
+	defer conn.Close()
+	local, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("no local address for %s", u.Host)
+	}
+	addr, ok := netip.AddrFromSlice(local.IP)
+	if !ok || !addr.IsValid() || addr.IsUnspecified() {
+		return netip.Addr{}, fmt.Errorf("no local address for %s", u.Host)
+	}
+	return addr.Unmap(), nil
 }

@@ -143,3 +143,85 @@ func TestDeviceSendsFromItsAddress(t *testing.T) {
 		t.Error("192.0.2.1 (TEST-NET) should not be local")
 	}
 }
+
+// TestOutboundAddr: the address found is the one a server at the URL's host
+// really sees as the peer of a TCP connection from this machine.
+func TestOutboundAddr(t *testing.T) {
+	peers := make(chan netip.Addr, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peers <- netip.MustParseAddrPort(r.RemoteAddr).Addr()
+	}))
+	defer srv.Close()
+	addr, err := OutboundAddr(context.Background(), srv.URL+"/start?phoneNumber=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(srv.URL) // an unbound client: the kernel picks the source
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if seen := <-peers; addr != seen.Unmap() {
+		t.Fatalf("OutboundAddr = %s, the server saw %s", addr, seen)
+	}
+	// Linux: 127.0.0.1 is the source for every 127.0.0.0/8 destination.
+	if got, err := OutboundAddr(context.Background(), "http://127.10.0.7:9090/authorize"); err != nil || got != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("OutboundAddr(127.10.0.7) = %s, %v; want 127.0.0.1", got, err)
+	}
+	if got, err := OutboundAddr(context.Background(), "http://[::1]/authorize"); err == nil && got != netip.IPv6Loopback() {
+		t.Errorf("OutboundAddr([::1]) = %s, want ::1", got)
+	}
+	for _, bad := range []string{"", "/authorize", "http://", "http://no-such-host.invalid/authorize"} {
+		if got, err := OutboundAddr(context.Background(), bad); err == nil {
+			t.Errorf("OutboundAddr(%q) = %s, want an error", bad, got)
+		}
+	}
+}
+
+// TestConnectTo: a name that does not resolve reaches the server it is
+// mapped to, and the request keeps the name (Host header, cookies).
+func TestConnectTo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/set" {
+			http.SetCookie(w, &http.Cookie{Name: "s", Value: "1", Path: "/"})
+			http.Redirect(w, r, "/get", http.StatusFound)
+			return
+		}
+		c, err := r.Cookie("s")
+		if err != nil {
+			http.Error(w, "no cookie", http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("host " + r.Host + " cookie " + c.Value))
+	}))
+	defer srv.Close()
+	from, to, err := ParseConnectTo("sp.invalid:8080:" + srv.Listener.Addr().String())
+	if err != nil || from != "sp.invalid:8080" || to != srv.Listener.Addr().String() {
+		t.Fatalf("ParseConnectTo = %q, %q, %v", from, to, err)
+	}
+	d := NewDevice(netip.MustParseAddr("127.0.0.1"), "", 0)
+	defer d.Close()
+	if _, err := d.Browse(context.Background(), "http://sp.invalid:8080/set"); err == nil {
+		t.Fatal("sp.invalid resolved without ConnectTo: the test proves nothing")
+	}
+	d.ConnectTo(from, to)
+	page, err := d.Browse(context.Background(), "http://sp.invalid:8080/set")
+	if err != nil || page.Status != 200 || page.Text != "host sp.invalid:8080 cookie 1" {
+		t.Fatalf("Browse through ConnectTo = %+v, %v", page, err)
+	}
+
+	for spec, want := range map[string][2]string{
+		"localhost:8080:sp:8080":      {"localhost:8080", "sp:8080"},
+		"[::1]:80:[fd00::7]:8080":     {"[::1]:80", "[fd00::7]:8080"},
+		"a.example:443:10.0.0.1:8443": {"a.example:443", "10.0.0.1:8443"},
+	} {
+		if from, to, err := ParseConnectTo(spec); err != nil || from != want[0] || to != want[1] {
+			t.Errorf("ParseConnectTo(%q) = %q, %q, %v; want %q", spec, from, to, err, want)
+		}
+	}
+	for _, bad := range []string{"", "localhost:8080", "localhost:8080:sp", "localhost::sp:8080", "[::1:80:sp:80", "a:1:b:2:3"} {
+		if from, to, err := ParseConnectTo(bad); err == nil {
+			t.Errorf("ParseConnectTo(%q) = %q, %q; want an error", bad, from, to)
+		}
+	}
+}

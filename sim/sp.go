@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -77,13 +82,13 @@ func (s *SP) Handler() http.Handler {
 	mux.HandleFunc("GET /start", s.handleStart) // a link or a device: /start?phoneNumber=%2B33…
 	mux.HandleFunc("GET "+s.callbackPath, s.handleCallback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	return securityHeaders(mux)
+	return s.securityHeaders(mux)
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+func (s *SP) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+		h.Set("Content-Security-Policy", s.contentSecurityPolicy())
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer") // the callback URL carries the code
 		h.Set("Cache-Control", "no-store")
@@ -92,7 +97,38 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// contentSecurityPolicy allows no script and no external resource. Its
+// form-action must also allow the authorization server: browsers apply it to
+// the redirects that follow a form's submission, and "Verify" posts to /start,
+// which redirects to the authorization endpoint (Chromium blocks the flow
+// with form-action 'self' alone).
+func (s *SP) contentSecurityPolicy() string {
+	targets := []string{"'self'"}
+	add := func(raw string) {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return
+		}
+		origin := u.Scheme + "://" + u.Host
+		if !slices.Contains(targets, origin) {
+			targets = append(targets, origin)
+		}
+	}
+	add(s.cfg.Issuer)
+	s.mu.Lock()
+	if s.rp != nil {
+		add(s.rp.oauth.Endpoint.AuthURL)
+	}
+	s.mu.Unlock()
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action " + strings.Join(targets, " ")
+}
+
 func (s *SP) handleForm(w http.ResponseWriter, r *http.Request) {
+	// Discover now (once), so the form's policy names the authorization
+	// endpoint even when it is not on the issuer's origin; a failure shows
+	// up when the form is submitted.
+	_, _ = s.relyingParty(r.Context())
+	w.Header().Set("Content-Security-Policy", s.contentSecurityPolicy())
 	s.render(w, http.StatusOK, pageData{Form: true, Number: r.URL.Query().Get("phoneNumber")})
 }
 
@@ -293,3 +329,39 @@ button{margin-top:1rem;font-size:1.1rem;padding:.5rem 1.5rem}
 </body>
 </html>
 `))
+
+// ClientCredentials are an SP's client id and secret.
+type ClientCredentials struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// maxClientFile bounds what ReadClientFile reads.
+const maxClientFile = 64 << 10
+
+// ReadClientFile reads the client_id and client_secret of the JSON that
+// `numverify client create --output FILE` writes (other fields are
+// ignored). Its errors never quote the file's content.
+func ReadClientFile(path string) (ClientCredentials, error) {
+	var c ClientCredentials
+	f, err := os.Open(path)
+	if err != nil {
+		return c, fmt.Errorf("client file: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxClientFile+1))
+	if err != nil {
+		return c, fmt.Errorf("client file %s: %w", path, err)
+	}
+	if len(raw) > maxClientFile {
+		return c, fmt.Errorf("client file %s: larger than %d bytes, not a client's credentials", path, maxClientFile)
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		// The decoder's message may quote a value; say where, not what.
+		return ClientCredentials{}, fmt.Errorf("client file %s: not the JSON of `numverify client create --output`", path)
+	}
+	if c.ClientID == "" || c.ClientSecret == "" {
+		return ClientCredentials{}, fmt.Errorf("client file %s: client_id or client_secret is missing (a client without a secret, private_key_jwt, cannot drive the reference SP)", path)
+	}
+	return c, nil
+}

@@ -2,10 +2,14 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -80,7 +84,8 @@ func TestSPFormAndCookie(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("Content-Security-Policy") == "" {
+	csp := resp.Header.Get("Content-Security-Policy")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || csp == "" {
 		t.Fatalf("form: %d %v", resp.StatusCode, resp.Header)
 	}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -98,8 +103,64 @@ func TestSPFormAndCookie(t *testing.T) {
 	if strings.Contains(loc.String(), "33612345678") {
 		t.Error("the typed number must not travel in the authorization request")
 	}
+	// Browsers apply form-action to the redirects after a submission: the
+	// form's policy must allow where /start sends the browser.
+	var formAction []string
+	for _, directive := range strings.Split(csp, ";") {
+		if f := strings.Fields(directive); len(f) > 0 && f[0] == "form-action" {
+			formAction = f[1:]
+		}
+	}
+	if origin := loc.Scheme + "://" + loc.Host; loc.Host == strings.TrimPrefix(spServer.URL, "http://") ||
+		!slices.Contains(formAction, "'self'") || !slices.Contains(formAction, origin) {
+		t.Errorf("form CSP %q: form-action must allow 'self' and the authorization endpoint's origin %s", csp, origin)
+	}
 	cookies := resp.Cookies()
 	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteLaxMode {
 		t.Fatalf("cookie %+v", cookies)
+	}
+}
+
+func TestReadClientFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// What `numverify client create --output` writes, other fields included.
+	good := write("good.json", `{"client_id": "nv_abc", "client_secret": "s3cr3t-value", "client_name": "bank",
+		"redirect_uris": ["http://localhost:8080/callback"], "scope": "openid", "created_at": "2026-01-02T03:04:05Z"}`)
+	creds, err := ReadClientFile(good)
+	if err != nil || creds.ClientID != "nv_abc" || creds.ClientSecret != "s3cr3t-value" {
+		t.Fatalf("ReadClientFile = %+v, %v", creds, err)
+	}
+	for name, content := range map[string]string{
+		"no-secret.json":  `{"client_id": "nv_abc", "client_name": "private_key_jwt client"}`,
+		"no-id.json":      `{"client_secret": "s3cr3t-value"}`,
+		"not-json.json":   `client_id=nv_abc client_secret=s3cr3t-value`,
+		"wrong-type.json": `{"client_id": "nv_abc", "client_secret": ["s3cr3t-value"]}`,
+		"big.json":        `{"client_id": "` + strings.Repeat("x", 70<<10) + `", "client_secret": "s3cr3t-value"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			creds, err := ReadClientFile(write(name, content))
+			if err == nil {
+				t.Fatalf("accepted: %+v", creds)
+			}
+			if creds != (ClientCredentials{}) {
+				t.Errorf("returned credentials with the error: %+v", creds)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("the error does not name the file: %v", err)
+			}
+		})
+	}
+	if _, err := ReadClientFile(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want os.ErrNotExist", err)
 	}
 }

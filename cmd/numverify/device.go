@@ -6,8 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/numverify/numverify/internal/phone"
@@ -25,12 +28,17 @@ func deviceCommand() command {
 			networkURL := fs.String("network-url", "http://localhost:9092", "the network admin API (with --msisdn)")
 			adminToken := fs.String("network-admin-token", "", "bearer token of the network admin API (with --msisdn)")
 			follow := fs.Bool("follow", false, "act as the phone's browser: keep cookies and follow every redirect, through the SP's callback to its result page")
+			attachSelf := fs.Bool("attach-self", false, "with --msisdn: attach this machine's own address, the source of its connections to --authorize-url's host (in a container, the container's address)")
+			connectTo := fs.String("connect-to", "", "HOST1:PORT1:HOST2:PORT2: connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping the name in URLs and cookies (as curl --connect-to)")
 			keep := fs.Bool("keep-session", false, "with --msisdn: leave the session attached at exit")
 			asJSON := fs.Bool("json", false, "print the outcome as JSON")
 			timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 			return func(ctx context.Context, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
+				}
+				if *attachSelf && (*msisdn == "" || *ip != "") {
+					return errors.New("--attach-self needs --msisdn and excludes --ip")
 				}
 				if *authorizeURL == "" || (*msisdn == "" && *ip == "") {
 					return fmt.Errorf("--authorize-url and one of --msisdn or --ip are required: %w", errUsage)
@@ -43,6 +51,25 @@ func deviceCommand() command {
 					a, err := netip.ParseAddr(*ip)
 					if err != nil {
 						return fmt.Errorf("--ip %q: not an IP address", *ip)
+					}
+					addr = a
+				}
+				var connectFrom, connectTarget string
+				if *connectTo != "" {
+					from, to, err := sim.ParseConnectTo(*connectTo)
+					if err != nil {
+						return fmt.Errorf("--connect-to: %w", err)
+					}
+					connectFrom, connectTarget = from, to
+				}
+				if *attachSelf {
+					probe := *authorizeURL
+					if u, err := url.Parse(probe); err == nil && connectFrom != "" && strings.EqualFold(hostPort(u), connectFrom) {
+						probe = "http://" + connectTarget // where the first request really goes
+					}
+					a, err := sim.OutboundAddr(ctx, probe)
+					if err != nil {
+						return fmt.Errorf("--attach-self: %w", err)
 					}
 					addr = a
 				}
@@ -70,6 +97,9 @@ func deviceCommand() command {
 				}
 				device := sim.NewDevice(addr, report.MSISDN, 0)
 				defer device.Close()
+				if connectFrom != "" {
+					device.ConnectTo(connectFrom, connectTarget)
+				}
 				var runErr error
 				if *follow {
 					report.Page, runErr = device.Browse(ctx, *authorizeURL)
@@ -92,6 +122,18 @@ func deviceCommand() command {
 				return report.failure()
 			}
 		}}
+}
+
+// hostPort is u's host with its port, the scheme's default when absent.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // deviceReport is what `numverify device` prints.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 	"time"
 
@@ -17,8 +18,9 @@ func spCommand() command {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			addr := fs.String("sp-addr", ":8080", "listen address of the SP page")
 			issuer := fs.String("sp-issuer", "http://localhost:9090", "the operator's OpenID Connect issuer (discovery)")
-			clientID := fs.String("sp-client-id", "", "the SP's client id (numverify client create) (required)")
-			clientSecret := fs.String("sp-client-secret", "", "the SP's client secret, sent with client_secret_basic (required)")
+			clientID := fs.String("sp-client-id", "", "the SP's client id (numverify client create) (required unless --sp-client-file)")
+			clientSecret := fs.String("sp-client-secret", "", "the SP's client secret, sent with client_secret_basic (required unless --sp-client-file)")
+			clientFile := fs.String("sp-client-file", "", "read client_id and client_secret from this JSON file, as numverify client create --output FILE writes it (instead of --sp-client-id and --sp-client-secret)")
 			redirectURL := fs.String("sp-redirect-url", "http://localhost:8080/callback", "the SP's registered redirect URI; its path is served as the callback")
 			apiURL := fs.String("sp-api-url", "http://localhost:9091/number-verification/v2", "the Number Verification API base URL")
 			scope := fs.String("sp-scope", sim.DefaultScope, "space-separated scopes to ask for")
@@ -28,8 +30,18 @@ func spCommand() command {
 				if err := noArgs(args); err != nil {
 					return err
 				}
+				if *clientFile != "" {
+					if *clientID != "" || *clientSecret != "" {
+						return errors.New("--sp-client-file and --sp-client-id/--sp-client-secret exclude each other")
+					}
+					creds, err := sim.ReadClientFile(*clientFile)
+					if err != nil {
+						return fmt.Errorf("--sp-client-file: %w", err)
+					}
+					*clientID, *clientSecret = creds.ClientID, creds.ClientSecret
+				}
 				if *clientID == "" || *clientSecret == "" {
-					return errors.New("--sp-client-id and --sp-client-secret are required (register one with `numverify client create`)")
+					return errors.New("--sp-client-id and --sp-client-secret, or --sp-client-file, are required (register a client with `numverify client create`)")
 				}
 				logger := logs.logger()
 				sp, err := sim.NewSP(sim.RPConfig{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret,
