@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/internal/pg"
 )
 
@@ -44,10 +45,24 @@ func NewAdmin(store *Store, cfg AdminConfig) (*Admin, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.handleError
-	e.Use(middleware.Recover())
+	e.Use(middleware.Recover(), routeLabel)
 	a.echo = e
 	a.routes(e)
 	return a, nil
+}
+
+// routeLabel reports the route template ("/sessions/:id") for the access log
+// line and the metrics; without it every admin request was labelled "/", the
+// pattern the API is mounted at.
+func routeLabel(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		route := c.Path()
+		if route == "" || route == "/*" {
+			route = "unmatched"
+		}
+		httpx.SetRoute(c.Request().Context(), route)
+		return next(c)
+	}
 }
 
 // ServeHTTP makes the admin API an http.Handler.

@@ -90,7 +90,8 @@ type Config struct {
 	RateBurst int
 	// MaxBodyBytes bounds a request body; default 4096.
 	MaxBodyBytes int64
-	// ClockSkew is the leeway on exp, nbf and iat; default 30 s.
+	// ClockSkew is the leeway on exp, nbf and iat; 0 means the default 30 s,
+	// NoClockSkew (any negative value) none at all.
 	ClockSkew time.Duration
 	// RevocationMaxStaleness: when the revocation feed has been down this
 	// long, answer 503 rather than risk honouring a revoked token; 0 never.
@@ -122,8 +123,11 @@ func (c *Config) setDefaults() {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 4096
 	}
-	if c.ClockSkew == 0 {
+	switch {
+	case c.ClockSkew == 0:
 		c.ClockSkew = 30 * time.Second
+	case c.ClockSkew < 0:
+		c.ClockSkew = 0
 	}
 	if c.RateBurst == 0 && c.RateLimit > 0 {
 		c.RateBurst = max(1, int(c.RateLimit))
@@ -135,6 +139,10 @@ func (c *Config) setDefaults() {
 		c.DiscoveryURL = strings.TrimSuffix(c.Issuer, "/") + "/.well-known/openid-configuration"
 	}
 }
+
+// NoClockSkew as Config.ClockSkew asks for no leeway at all (0 is the
+// default's).
+const NoClockSkew time.Duration = -1
 
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {

@@ -86,6 +86,9 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, err
 	if cfg.Issuer == "" {
 		cfg.Issuer = f.sharedIssuer.Value.String()
 	}
+	if f.clockSkew == 0 { // --resource-clock-skew 0s: none (resource.Config's 0 is its default, 30 s)
+		cfg.ClockSkew = resource.NoClockSkew
+	}
 	// Served with the authorization server: follow its token format unless told otherwise.
 	if f.tokenFormat == string(resource.FormatJWT) && f.sharedFormat != nil && f.sharedFormat.Value.String() == "opaque" {
 		cfg.TokenFormat = resource.FormatOpaque
