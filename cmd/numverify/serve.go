@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,7 +49,9 @@ type httpFlags struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	shutdownTimeout   time.Duration
+	shutdownDrain     time.Duration
 	metricsAddr       string
+	draining          atomic.Bool // set on SIGTERM: /readyz fails, responses close their connection
 }
 
 func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
@@ -58,6 +61,8 @@ func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
 	fs.DurationVar(&h.writeTimeout, "http-write-timeout", 15*time.Second, "time allowed to write a response")
 	fs.DurationVar(&h.idleTimeout, "http-idle-timeout", 60*time.Second, "keep-alive idle timeout")
 	fs.DurationVar(&h.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, time allowed for in-flight requests to finish")
+	fs.DurationVar(&h.shutdownDrain, "shutdown-drain", time.Second,
+		"on SIGTERM, keep serving this long first, failing /readyz and closing each connection after its response, so keep-alive clients leave before the listener closes")
 	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics on this separate address instead of on each server's port")
 	return h
 }
@@ -134,7 +139,7 @@ func observe(servers []*server, pool *pgxpool.Pool, registry *prometheus.Registr
 		gatherer = nil
 	}
 	for _, s := range servers {
-		checks := map[string]httpx.Check{"postgres": httpx.PoolCheck(pool)}
+		checks := map[string]httpx.Check{"postgres": httpx.PoolCheck(pool), "shutdown": web.notDraining}
 		for name, check := range s.ready {
 			checks[name] = check
 		}
@@ -153,6 +158,26 @@ func closeServers(servers []*server) {
 			s.close()
 		}
 	}
+}
+
+// notDraining is the readiness check that fails once shutdown has begun.
+func (h *httpFlags) notDraining(context.Context) error {
+	if h.draining.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
+}
+
+// closeWhenDraining answers with Connection: close once shutdown has begun,
+// so a keep-alive client opens its next request on a new connection (to
+// another replica) instead of racing the close of an idle one.
+func closeWhenDraining(web *httpFlags, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // runServers serves until ctx is cancelled (SIGTERM, SIGINT), then stops
@@ -174,7 +199,7 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 			}
 		}
 		hs := &http.Server{
-			Handler:           s.handler,
+			Handler:           closeWhenDraining(web, s.handler),
 			ReadHeaderTimeout: web.readHeaderTimeout,
 			ReadTimeout:       web.readTimeout,
 			WriteTimeout:      web.writeTimeout,
@@ -193,7 +218,12 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 	var runErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down", "timeout", web.shutdownTimeout.String())
+		logger.Info("shutting down", "drain", web.shutdownDrain.String(), "timeout", web.shutdownTimeout.String())
+		web.draining.Store(true)
+		select {
+		case <-time.After(web.shutdownDrain):
+		case runErr = <-errs:
+		}
 	case runErr = <-errs:
 		logger.Error("server failed", "err", runErr)
 	}
