@@ -71,3 +71,17 @@ func TestObserveAndMount(t *testing.T) {
 		t.Errorf("metrics lack the request counter:\n%s", body.String())
 	}
 }
+
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	h := Observe("test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}), slog.New(slog.NewJSONHandler(&logs, nil)), NewMetrics(reg))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil).WithContext(ctx))
+	if !strings.Contains(logs.String(), `"status":499`) {
+		t.Fatalf("log: %s", logs.String())
+	}
+}

@@ -8,6 +8,7 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -15,6 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// StatusClientClosedRequest is what the log and metrics record for a request
+// whose client went away before its answer (nginx's 499), so that a client
+// giving up is not counted as a server error.
+const StatusClientClosedRequest = 499
 
 type infoKey struct{}
 
@@ -120,6 +126,10 @@ func Observe(server string, next http.Handler, logger *slog.Logger, m *Metrics) 
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
+		}
+		if rec.status >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
+			// The client hung up before the answer: not a server error.
+			rec.status = StatusClientClosedRequest
 		}
 		route := ri.route
 		if route == "" {
