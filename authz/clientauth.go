@@ -35,6 +35,8 @@ var assertionAlgorithms = []jose.SignatureAlgorithm{
 // the provider exists (the strategy is part of the provider's config).
 type clientAuthentication struct {
 	provider *fosite.Fosite
+	// allowClient spends one request of a client's budget at /token.
+	allowClient func(clientID string) (bool, time.Duration)
 }
 
 func (a *clientAuthentication) authenticate(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
@@ -46,6 +48,12 @@ func (a *clientAuthentication) authenticate(ctx context.Context, r *http.Request
 	client, err := a.provider.DefaultClientAuthenticationStrategy(ctx, r, form)
 	var rfc *fosite.RFC6749Error
 	switch {
+	case err == nil && isTokenEndpoint(ctx):
+		// The client's budget is spent only once it has proven who it is.
+		if ok, retry := a.allowClient(client.GetID()); !ok {
+			return nil, rateLimitError(retry, reasonRateLimitedClient)
+		}
+		return client, nil
 	case err == nil:
 		return client, nil
 	case errors.Is(err, fosite.ErrJTIKnown):

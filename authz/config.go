@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -58,6 +59,14 @@ type Config struct {
 	// SecretsKey is NUMVERIFY_SECRETS_KEY (decoded): the server keys for
 	// pairwise subjects and fosite's HMAC tokens are derived from it.
 	SecretsKey []byte
+	// Abuse limits at /authorize and /token (see limits.go): requests per
+	// second, with bursts, per source address (the resolved client address;
+	// IPv6 by /64) and per client. Zero disables a limit; a zero burst is the
+	// rate rounded up.
+	RateLimitPerIP          float64
+	RateLimitPerIPBurst     int
+	RateLimitPerClient      float64
+	RateLimitPerClientBurst int
 }
 
 // Defaults of the optional fields.
@@ -94,6 +103,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RefreshTokenLifetime == 0 {
 		c.RefreshTokenLifetime = DefaultRefreshTokenLifetime
+	}
+	if c.RateLimitPerIPBurst == 0 && c.RateLimitPerIP > 0 {
+		c.RateLimitPerIPBurst = int(math.Ceil(c.RateLimitPerIP))
+	}
+	if c.RateLimitPerClientBurst == 0 && c.RateLimitPerClient > 0 {
+		c.RateLimitPerClientBurst = int(math.Ceil(c.RateLimitPerClient))
 	}
 	return c
 }
@@ -134,6 +149,21 @@ func (c Config) Validate() error {
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
 			add("trusted proxy %q: not a valid CIDR", p.String())
+		}
+	}
+	for _, l := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{
+		{"rate limit per IP", c.RateLimitPerIP, c.RateLimitPerIPBurst},
+		{"rate limit per client", c.RateLimitPerClient, c.RateLimitPerClientBurst},
+	} {
+		if l.rate < 0 || math.IsNaN(l.rate) || math.IsInf(l.rate, 0) {
+			add("%s %v: want 0 (off) or a positive number of requests per second", l.name, l.rate)
+		}
+		if l.burst < 0 {
+			add("%s burst %d: want 0 or more", l.name, l.burst)
 		}
 	}
 	if len(c.SecretsKey) < MinSecretsKeyLength {

@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/network"
 )
 
@@ -23,6 +24,10 @@ const maxAuthorizeBody = 64 << 10
 // when nobody does. Nothing else logs anyone in.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if ok, retry := s.allowAddress(r, "authorize"); !ok {
+		s.authorizeError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxAuthorizeBody)
 	if err := r.ParseForm(); err != nil {
 		writeErrorPage(w, fosite.ErrInvalidRequest.WithHint("The request cannot be parsed."))
@@ -36,6 +41,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	r.Form.Del("request_uri")
 
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	if ar != nil && ar.GetClient() != nil { // a registered client
+		httpx.SetClientID(ctx, ar.GetClient().GetID())
+	}
 	if err != nil {
 		if plain.Get("request") != "" && !unavailable(err) {
 			err = requestObjectError(ar, plain, err)
@@ -45,6 +53,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if raw := ar.GetRequestForm().Get("redirect_uri"); raw != "" && !registeredExactly(ar.GetClient(), raw) {
 		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client."))
+		return
+	}
+	if ok, retry := s.allowClient(ar.GetClient().GetID(), "authorize"); !ok {
+		s.authorizeError(ctx, w, ar, rateLimitError(retry, reasonRateLimitedClient))
 		return
 	}
 	if err := s.checkAuthorizeParameters(ctx, ar, plain, requestURI); err != nil {
@@ -77,6 +89,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.provider.WriteAuthorizeResponse(ctx, foundWriter{w}, ar, resp)
+	s.metrics.logins.WithLabelValues("success", reasonNone).Inc()
 }
 
 // checkAuthorizeParameters applies what this server adds to fosite's checks,
@@ -126,14 +139,16 @@ func (s *Server) checkAuthorizeParameters(ctx context.Context, ar fosite.Authori
 func (s *Server) identify(ctx context.Context, r *http.Request, ar fosite.AuthorizeRequester) (string, error) {
 	addr, err := clientAddress(r, s.trusted)
 	if err != nil {
-		return "", fosite.ErrAccessDenied.WithHint("The device's network address cannot be determined.")
+		return "", fosite.ErrAccessDenied.WithHint("The device's network address cannot be determined.").
+			WithWrap(&refusal{reason: reasonNoAddress, cause: err})
 	}
 	session, err := s.resolver.Resolve(ctx, addr.Addr(), addr.Port(), ar.GetRequestedAt())
 	switch {
 	case errors.Is(err, network.ErrNotFound):
-		return "", fosite.ErrAccessDenied.WithHint("The device is not connected through this mobile network.")
+		return "", fosite.ErrAccessDenied.WithHint("The device is not connected through this mobile network.").
+			WithWrap(&refusal{reason: reasonNotOnNetwork})
 	case err != nil:
-		return "", temporarilyUnavailable.WithWrap(err)
+		return "", temporarilyUnavailable.WithWrap(&refusal{reason: reasonResolverUnavailable, cause: err})
 	}
 	return session.MSISDN, nil
 }
@@ -167,6 +182,8 @@ func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar f
 		clientID = ar.GetClient().GetID()
 	}
 	s.logError(ctx, "authorize", clientID, err)
+	s.metrics.logins.WithLabelValues(fosite.ErrorToRFC6749Error(err).ErrorField, loginReason(err)).Inc()
+	setRetryAfter(w, err)
 	if ar == nil || !ar.IsRedirectURIValid() {
 		writeErrorPage(w, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/httpx"
 )
 
 // handleIntrospect answers RFC 7662 introspection to an authenticated
@@ -16,9 +17,8 @@ import (
 // only about its own tokens.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		s.accessError(ctx, w, nil, fosite.ErrInvalidRequest.WithHint("The request body cannot be parsed."))
+	if err := readForm(w, r); err != nil {
+		s.accessError(ctx, w, nil, err)
 		return
 	}
 	caller, err := s.provider.AuthenticateClient(ctx, r, r.PostForm)
@@ -26,6 +26,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.accessError(ctx, w, nil, err)
 		return
 	}
+	httpx.SetClientID(ctx, caller.GetID())
 	token := r.PostForm.Get("token")
 	if token == "" {
 		s.accessError(ctx, w, nil, fosite.ErrInvalidRequest.WithHint("token is required."))
@@ -98,7 +99,10 @@ func (s *Server) introspection(ar fosite.AccessRequester, use fosite.TokenUse, w
 // its grant issued, recorded (by the store) for offline validators too.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := readForm(w, r); err != nil {
+		s.accessError(ctx, w, nil, err)
+		return
+	}
 	err := s.provider.NewRevocationRequest(ctx, r)
 	if unavailable(err) {
 		s.accessError(ctx, w, nil, err)

@@ -6,11 +6,9 @@ import (
 	"net/http"
 
 	"github.com/ory/fosite"
-)
 
-// maxFormBody bounds the body of the token, introspection and revocation
-// requests.
-const maxFormBody = 64 << 10
+	"github.com/numverify/numverify/internal/httpx"
+)
 
 // handleToken exchanges a code (with its PKCE verifier) or a refresh token.
 // The whole exchange runs in one transaction (store.WithTokenTx), in which
@@ -18,10 +16,13 @@ const maxFormBody = 64 << 10
 // redemptions of one code exactly one gets tokens and the others are
 // answered invalid_grant and revoke what the code issued.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		s.accessError(ctx, w, nil, fosite.ErrInvalidRequest.WithHint("The request body cannot be parsed."))
+	ctx := withTokenEndpoint(r.Context())
+	if ok, retry := s.allowAddress(r, "token"); !ok {
+		s.accessError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
+		return
+	}
+	if err := readForm(w, r); err != nil {
+		s.accessError(ctx, w, nil, err)
 		return
 	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
@@ -37,6 +38,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	var ar fosite.AccessRequester
 	var resp fosite.AccessResponder
 	err := s.store.WithTokenTx(ctx, func(ctx context.Context) error {
+		// The code's three records in one locking read, pipelined with BEGIN.
+		if code := r.PostForm.Get("code"); code != "" && r.PostForm.Get("grant_type") == "authorization_code" {
+			if err := s.store.LoadCodeExchange(ctx, s.codes.AuthorizeCodeSignature(ctx, code), code); err != nil {
+				return err
+			}
+		}
 		var err error
 		if ar, err = s.provider.NewAccessRequest(ctx, r, newSession()); err != nil {
 			return err
@@ -48,7 +55,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.accessError(ctx, w, ar, err)
 		return
 	}
+	httpx.SetClientID(ctx, ar.GetClient().GetID())
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+	s.metrics.tokens.WithLabelValues(s.cfg.AccessTokenFormat, tokenGrantType(ar)).Inc()
+}
+
+// tokenGrantType is the grant of an exchange, as a metric label.
+func tokenGrantType(ar fosite.AccessRequester) string {
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		return "refresh_token"
+	}
+	return "authorization_code"
 }
 
 // accessError writes an RFC 6749 §5.2 error; a dependency that is down is
@@ -68,7 +85,12 @@ func (s *Server) accessError(ctx context.Context, w http.ResponseWriter, ar fosi
 	clientID := ""
 	if ar.GetClient() != nil {
 		clientID = ar.GetClient().GetID()
+		httpx.SetClientID(ctx, clientID)
 	}
 	s.logError(ctx, "token", clientID, err)
+	if isTokenEndpoint(ctx) {
+		s.metrics.tokenErrors.WithLabelValues(fosite.ErrorToRFC6749Error(err).ErrorField).Inc()
+	}
+	setRetryAfter(w, err)
 	s.provider.WriteAccessError(ctx, w, ar, err)
 }

@@ -25,17 +25,23 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/internal/keystore"
 	"github.com/numverify/numverify/internal/pgtest"
 	"github.com/numverify/numverify/network"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// clientCacheTTL is the client cache of the test servers, as serve_authz
+// sets it by default.
+const clientCacheTTL = 5 * time.Second
 
 // testServer is a real authorization server on a real port, on its own
 // migrated database.
@@ -48,20 +54,24 @@ type testServer struct {
 	server  *authz.Server
 	issuer  string
 	proxy   *http.Server
+	// secretsKey opens the key store, as `numverify keys rotate` does.
+	secretsKey []byte
 }
 
 // serverOption changes the server's configuration or collaborators.
 type serverOption func(*serverSetup)
 
 type serverSetup struct {
-	cfg        authz.Config
-	resolver   network.Resolver
-	statements *atomic.Int64 // when set, the server's pool counts the statements it sends
+	cfg       authz.Config
+	resolver  network.Resolver
+	tracer    pgx.QueryTracer      // when set, the server's pool traces the statements it sends
+	registry  *prometheus.Registry // when set, the server's metrics and httpx's are registered on it
+	accessLog io.Writer            // when set, the handler is wrapped in httpx.Observe logging here
 }
 
 // countStatements makes the server's pool count every statement it sends.
 func countStatements(n *atomic.Int64) serverOption {
-	return func(s *serverSetup) { s.statements = n }
+	return func(s *serverSetup) { s.tracer = statementCounter{n} }
 }
 
 // statementCounter is a pgx tracer counting statements, batched or not.
@@ -103,7 +113,7 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(db.Pool, hasher)
+	st := store.New(db.Pool, hasher, store.WithClientCache(clientCacheTTL))
 	resolver, err := network.NewStore(db.Pool, network.Pools{})
 	if err != nil {
 		t.Fatal(err)
@@ -116,36 +126,50 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 		o(&setup)
 	}
 	cfg := setup.cfg
-	if setup.statements != nil {
+	if setup.tracer != nil {
 		poolCfg, err := pgxpool.ParseConfig(db.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		poolCfg.MaxConns = 32
-		poolCfg.ConnConfig.Tracer = statementCounter{setup.statements}
+		poolCfg.ConnConfig.Tracer = setup.tracer
 		pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-		st = store.New(pool, hasher)
+		st = store.New(pool, hasher, store.WithClientCache(clientCacheTTL))
 		if setup.resolver, err = network.NewStore(pool, network.Pools{}); err != nil {
 			t.Fatal(err)
 		}
 		db = &pgtest.DB{Name: db.Name, URL: db.URL, Pool: pool}
 	}
 	keys, openKeys := newTestKeys(t, db, secretsKey, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm))
-	srv, err := authz.New(cfg, authz.Deps{
-		Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	logOut := io.Discard
+	if setup.accessLog != nil {
+		logOut = setup.accessLog
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, nil))
+	deps := authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver, Logger: logger}
+	if setup.registry != nil {
+		deps.Registerer = setup.registry
+	}
+	srv, err := authz.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	handler := srv.Handler()
+	if setup.accessLog != nil {
+		reg := prometheus.NewRegistry()
+		if setup.registry != nil {
+			reg = setup.registry
+		}
+		handler = httpx.Observe("authz", handler, logger, httpx.NewMetrics(reg))
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(listener)
 	t.Cleanup(func() { hs.Close() })
-	return &testServer{t: t, db: db, store: st, keys: keys, openKey: openKeys, server: srv, issuer: issuer}
+	return &testServer{t: t, db: db, store: st, keys: keys, openKey: openKeys, server: srv, issuer: issuer, secretsKey: secretsKey}
 }
 
 // client registers a client; spec fields left empty get test defaults.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -44,7 +45,11 @@ const (
 // newProvider composes fosite with exactly what this server offers, each
 // handler built with its concrete type (no compose.Compose and its runtime
 // type assertions). Handler order matters and is explained where it does.
-func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys) *fosite.Fosite {
+// It also returns the authorization-code strategy, with which the token
+// endpoint finds a code's records before fosite asks for them.
+// allowClient is the per-client abuse limit of the token endpoint, applied
+// once a client has authenticated.
+func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, allowClient func(string) (bool, time.Duration)) (*fosite.Fosite, oauth2.AuthorizeCodeStrategy) {
 	tokenURL := cfg.Issuer + "/token"
 	conf := &fositeConfig{tokenURLs: []string{tokenURL, cfg.Issuer}, Config: &fosite.Config{
 		IDTokenIssuer:         cfg.Issuer,
@@ -66,11 +71,18 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys) *
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
 		// The login is silent: prompt=none is the only prompt (handleAuthorize
 		// sets it).
-		AllowedPromptValues:        []string{"none"},
-		ClientSecretsHasher:        hasher,
-		GlobalSecret:               keystore.DeriveKey(cfg.SecretsKey, labelTokenHMAC),
-		TokenEntropy:               32,
-		MinParameterEntropy:        fosite.MinParameterEntropy,
+		AllowedPromptValues: []string{"none"},
+		ClientSecretsHasher: hasher,
+		GlobalSecret:        keystore.DeriveKey(cfg.SecretsKey, labelTokenHMAC),
+		TokenEntropy:        32,
+		// state is the client's CSRF value, opaque to this server (RFC 6749
+		// §10.12; with PKCE required it is not even the CSRF defence, RFC
+		// 9700 §2.1), so its entropy is the client's business: real SDKs send
+		// short states, and fosite's default (8) refused them with
+		// invalid_state. It must still be present (at least 1 character).
+		// fosite applies the same minimum to nonce only in flows not
+		// offered here; checkAuthorizeParameters keeps nonce at 8 or more.
+		MinParameterEntropy:        1,
 		SendDebugMessagesToClients: false,
 		OmitRedirectScopeParam:     true,
 	}}
@@ -129,9 +141,9 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys) *
 	}
 
 	provider := fosite.NewOAuth2Provider(st, conf)
-	auth := &clientAuthentication{provider: provider}
+	auth := &clientAuthentication{provider: provider, allowClient: allowClient}
 	conf.ClientAuthenticationStrategy = auth.authenticate
-	return provider
+	return provider, strategy
 }
 
 const scopeOfflineAccess = "offline_access"

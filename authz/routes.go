@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/numverify/numverify/internal/httpx"
 )
 
 // routes maps every endpoint, below the issuer's path.
@@ -15,7 +17,11 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+prefix+path, h)
+		route := prefix + path
+		mux.HandleFunc(method+" "+route, func(w http.ResponseWriter, r *http.Request) {
+			httpx.SetRoute(r.Context(), route)
+			h(w, r)
+		})
 	}
 	handle("GET /authorize", s.handleAuthorize)
 	handle("POST /authorize", s.handleAuthorize)

@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/keystore"
@@ -31,12 +34,16 @@ type Deps struct {
 	// Logger receives one line per failed request, never a number, token,
 	// code or secret. Default: slog.Default().
 	Logger *slog.Logger
+	// Registerer receives the server's Prometheus metrics (metrics.go); nil:
+	// not exported.
+	Registerer prometheus.Registerer
 }
 
 // Server is the authorization server; Handler serves its endpoints.
 type Server struct {
 	cfg      Config
 	provider *fosite.Fosite
+	codes    oauth2.AuthorizeCodeStrategy
 	store    *store.Store
 	keys     Keys
 	resolver network.Resolver
@@ -44,6 +51,8 @@ type Server struct {
 	trusted  trustedProxies
 	subjects subjects
 	metadata []byte // discovery document
+	limits   limits
+	metrics  *metrics
 }
 
 // New validates cfg (after defaults) and builds the server.
@@ -71,17 +80,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	provider := newProvider(cfg, deps.Store, deps.SecretHasher, deps.Keys)
 	s := &Server{
 		cfg:      cfg,
-		provider: provider,
 		store:    deps.Store,
 		keys:     deps.Keys,
 		resolver: deps.Resolver,
 		logger:   deps.Logger.With("component", "authz"),
 		trusted:  trustedProxies(cfg.TrustedProxies),
 		subjects: subjects{key: keystore.DeriveKey(cfg.SecretsKey, labelPairwise)},
+		limits:   newLimits(cfg),
+		metrics:  newMetrics(deps.Registerer),
 	}
+	s.provider, s.codes = newProvider(cfg, deps.Store, deps.SecretHasher, deps.Keys, func(clientID string) (bool, time.Duration) {
+		return s.allowClient(clientID, "token")
+	})
 	metadata, err := newMetadata(cfg).marshal()
 	if err != nil {
 		return nil, err

@@ -78,18 +78,31 @@ func (s *Store) CreateClient(ctx context.Context, spec ClientSpec) (client *Clie
 	if err != nil {
 		return nil, "", fmt.Errorf("create client: %w", pg.MapError(err))
 	}
+	s.clients.forget(c.ID)
 	return c, plainSecret, nil
 }
 
-// GetClient loads a client; fosite.ErrNotFound when there is none.
+// GetClient loads a client, from the client cache when it is on;
+// fosite.ErrNotFound when there is none. Clients are committed durably and
+// never written by a login, so inside a transaction that has sent nothing
+// yet the client is read from the pool, not through the transaction.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := scanClient(s.db(ctx).QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth2_clients WHERE id = $1`, id))
+	now := time.Now()
+	if c, ok := s.clients.get(id, now); ok {
+		return c, nil
+	}
+	db := s.db(ctx)
+	if h, ok := txFrom(ctx); ok && !h.st.begun {
+		db = s.pool
+	}
+	c, err := scanClient(db.QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth2_clients WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get client: %w", pg.MapError(err))
 	}
+	s.clients.put(c, now)
 	return c, nil
 }
 
@@ -118,6 +131,7 @@ func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
 // ErrNotFound when there is none.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM oauth2_clients WHERE id = $1`, id)
+	s.clients.forget(id)
 	if err != nil {
 		return fmt.Errorf("delete client: %w", pg.MapError(err))
 	}

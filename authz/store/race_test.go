@@ -32,10 +32,12 @@ type raceSetup struct {
 	provider fosite.OAuth2Provider
 	strategy interface {
 		AccessTokenSignature(ctx context.Context, token string) string
+		AuthorizeCodeSignature(ctx context.Context, token string) string
 	}
-	client *Client
-	secret string
-	code   string
+	client  *Client
+	secret  string
+	code    string
+	barrier *barrier
 }
 
 func newRaceSetup(t *testing.T, f *fixture) *raceSetup {
@@ -57,7 +59,7 @@ func newRaceSetup(t *testing.T, f *fixture) *raceSetup {
 		compose.OAuth2TokenRevocationFactory,
 	)
 	client, secret := f.createClient(t, spClientSpec())
-	s := &raceSetup{provider: provider, strategy: strategy, client: client, secret: secret}
+	s := &raceSetup{provider: provider, strategy: strategy, client: client, secret: secret, barrier: st.barrier}
 	s.code = s.authorize(t, f.ctx)
 	return s
 }
@@ -89,9 +91,17 @@ func (s *raceSetup) authorize(t *testing.T, ctx context.Context) string {
 	return resp.GetCode()
 }
 
-// redeem exchanges the code once, as the token endpoint does; withTx wraps
-// the exchange in Store.WithTokenTx.
-func (s *raceSetup) redeem(ctx context.Context, st *Store, withTx bool) (fosite.AccessResponder, error) {
+// redeemMode is how an exchange uses the store.
+type redeemMode int
+
+const (
+	withoutTx    redeemMode = iota // fosite alone
+	withTokenTx                    // in Store.WithTokenTx
+	withLoadedTx                   // in Store.WithTokenTx, after LoadCodeExchange (as handleToken)
+)
+
+// redeem exchanges the code once, as the token endpoint does.
+func (s *raceSetup) redeem(ctx context.Context, st *Store, mode redeemMode) (fosite.AccessResponder, error) {
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {s.code},
@@ -110,9 +120,22 @@ func (s *raceSetup) redeem(ctx context.Context, st *Store, withTx bool) (fosite.
 		resp, err = s.provider.NewAccessResponse(ctx, ar)
 		return err
 	}
-	ctx = context.WithValue(ctx, arrivalKey{}, new(atomic.Bool))
-	if withTx {
+	arrived := new(atomic.Bool)
+	ctx = context.WithValue(ctx, arrivalKey{}, arrived)
+	switch mode {
+	case withTokenTx:
 		return resp, st.WithTokenTx(ctx, exchange)
+	case withLoadedTx:
+		return resp, st.WithTokenTx(ctx, func(ctx context.Context) error {
+			// Contend on the locking read itself: arrive before it.
+			if arrived.CompareAndSwap(false, true) {
+				s.barrier.arrive()
+			}
+			if err := st.LoadCodeExchange(ctx, s.strategy.AuthorizeCodeSignature(ctx, s.code), s.code); err != nil {
+				return err
+			}
+			return exchange(ctx)
+		})
 	}
 	return resp, exchange(ctx)
 }
@@ -160,7 +183,7 @@ type raceResult struct {
 	errorsByKey map[string]int
 }
 
-func (s *raceSetup) race(ctx context.Context, st *Store, withTx bool) raceResult {
+func (s *raceSetup) race(ctx context.Context, st *Store, mode redeemMode) raceResult {
 	var (
 		mu     sync.Mutex
 		wg     sync.WaitGroup
@@ -172,7 +195,7 @@ func (s *raceSetup) race(ctx context.Context, st *Store, withTx bool) raceResult
 		go func() {
 			defer wg.Done()
 			<-start
-			resp, err := s.redeem(ctx, st, withTx)
+			resp, err := s.redeem(ctx, st, mode)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -192,8 +215,20 @@ func (s *raceSetup) race(ctx context.Context, st *Store, withTx bool) raceResult
 // invalid_grant (never server_error), and because the code was replayed, the
 // token it issued is revoked.
 func testConcurrentCodeRedemption(t *testing.T, f *fixture) {
+	for _, mode := range []struct {
+		name string
+		mode redeemMode
+	}{
+		{"locking read of the code", withTokenTx},
+		{"LoadCodeExchange", withLoadedTx},
+	} {
+		t.Run(mode.name, func(t *testing.T) { testConcurrentCodeRedemptionIn(t, f, mode.mode) })
+	}
+}
+
+func testConcurrentCodeRedemptionIn(t *testing.T, f *fixture, mode redeemMode) {
 	s := newRaceSetup(t, f)
-	result := s.race(f.ctx, f.store, true)
+	result := s.race(f.ctx, f.store, mode)
 	if len(result.winners) != 1 {
 		t.Fatalf("%d exchanges succeeded, want exactly 1 (errors %v)", len(result.winners), result.errorsByKey)
 	}
@@ -215,7 +250,7 @@ func testConcurrentCodeRedemption(t *testing.T, f *fixture) {
 // redemption is one atomic statement, so still exactly one token is issued.
 func testConcurrentCodeRedemptionWithoutTokenTx(t *testing.T, f *fixture) {
 	s := newRaceSetup(t, f)
-	result := s.race(f.ctx, f.store, false)
+	result := s.race(f.ctx, f.store, withoutTx)
 	if len(result.winners) != 1 {
 		t.Fatalf("%d exchanges succeeded, want exactly 1 (errors %v)", len(result.winners), result.errorsByKey)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,81 +137,109 @@ func nonNil(a fosite.Arguments) []string {
 }
 
 // createRequest stores r as a record of kind k under signature (short-lived:
-// asynchronous commit).
+// asynchronous commit; buffered inside a transaction).
 func (s *Store) createRequest(ctx context.Context, k kind, signature string, r fosite.Requester, accessSignature []byte) error {
 	row, err := newRequestRow(k, r)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", k, err)
 	}
-	_, err = s.execShortLived(ctx, `
-		INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject,
-			scopes, granted_scopes, audiences, granted_audiences, form, session, expires_at, jti,
-			access_signature)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		string(k), hashSignature(signature), row.requestID, row.requestedAt, row.clientID, row.subject,
-		row.scopes, row.grantedScopes, row.audiences, row.grantedAudiences, string(row.form),
-		string(row.session), row.expiresAt, row.jti, accessSignature)
-	if err != nil {
+	w := write{op: writeInsert, kind: k, signature: hashSignature(signature), row: row, accessSignature: accessSignature}
+	if err := s.write(ctx, w); err != nil {
 		return fmt.Errorf("store %s: %w", k, pg.MapError(err))
 	}
 	return nil
 }
 
+// storedRequest is a row of oauth2_requests as read, with its client.
+type storedRequest struct {
+	requestID                              string
+	requestedAt                            time.Time
+	scopes, granted, audiences, grantedAud []string
+	form, session                          []byte
+	active                                 bool
+	client                                 Client
+	jwks                                   []byte
+}
+
+// requestColumns are the columns scanDest reads, with the client's.
+var requestColumns = `r.request_id, r.requested_at, r.scopes, r.granted_scopes, r.audiences,
+	r.granted_audiences, r.form, r.session, r.active, ` + clientColumnsOf("c")
+
+func (r *storedRequest) scanDest() []any {
+	return append([]any{&r.requestID, &r.requestedAt, &r.scopes, &r.granted, &r.audiences,
+		&r.grantedAud, &r.form, &r.session, &r.active}, r.client.scanDest(&r.jwks)...)
+}
+
+// request decodes the row into a fosite request, its session into session
+// (when not nil).
+func (r *storedRequest) request(k kind, session fosite.Session) (*fosite.Request, error) {
+	client := r.client
+	if err := client.finishScan(r.jwks); err != nil {
+		return nil, err
+	}
+	req := &fosite.Request{
+		ID:                r.requestID,
+		RequestedAt:       r.requestedAt.UTC(),
+		Client:            &client,
+		RequestedScope:    slices.Clone(r.scopes),
+		GrantedScope:      slices.Clone(r.granted),
+		RequestedAudience: slices.Clone(r.audiences),
+		GrantedAudience:   slices.Clone(r.grantedAud),
+	}
+	if err := json.Unmarshal(r.form, &req.Form); err != nil {
+		return nil, fmt.Errorf("load %s: decode form: %w", k, err)
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	if session != nil {
+		if err := json.Unmarshal(r.session, session); err != nil {
+			return nil, fmt.Errorf("load %s: decode session into %T: %w", k, session, err)
+		}
+	}
+	req.Session = session
+	return req, nil
+}
+
 // getRequest loads the record of kind k stored under signature, with its
 // client, decoding the session into session (when not nil). With lock, and
 // inside a transaction, the row stays locked until the transaction ends.
+// A record LoadCodeExchange has read in this transaction is not read again.
 // It returns fosite.ErrNotFound when there is no such record.
 func (s *Store) getRequest(ctx context.Context, k kind, signature string, session fosite.Session, lock bool) (*fosite.Request, bool, error) {
-	query := `SELECT r.request_id, r.requested_at, r.scopes, r.granted_scopes, r.audiences,
-			r.granted_audiences, r.form, r.session, r.active, ` + clientColumnsOf("c") + `
+	key := rowKey{k, string(hashSignature(signature))}
+	h, inTx := txFrom(ctx)
+	if inTx {
+		if row, found := h.st.locked[key]; found {
+			if row == nil {
+				return nil, false, fosite.ErrNotFound
+			}
+			req, err := row.request(k, session)
+			return req, row.active, err
+		}
+	}
+	query := `SELECT ` + requestColumns + `
 		FROM oauth2_requests r JOIN oauth2_clients c ON c.id = r.client_id
 		WHERE r.kind = $1 AND r.signature = $2`
-	if _, inTx := txFrom(ctx); lock && inTx {
+	if lock && inTx {
 		query += ` FOR UPDATE OF r`
 	}
-	var (
-		req                                    fosite.Request
-		scopes, granted, audiences, grantedAud []string
-		form, sessionJSON, jwks                []byte
-		active                                 bool
-		client                                 Client
-	)
-	dest := append([]any{&req.ID, &req.RequestedAt, &scopes, &granted, &audiences, &grantedAud,
-		&form, &sessionJSON, &active}, client.scanDest(&jwks)...)
-	err := s.db(ctx).QueryRow(ctx, query, string(k), hashSignature(signature)).Scan(dest...)
+	var row storedRequest
+	err := s.db(ctx).QueryRow(ctx, query, string(k), []byte(key.signature)).Scan(row.scanDest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, fosite.ErrNotFound
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("load %s: %w", k, pg.MapError(err))
 	}
-	if err := client.finishScan(jwks); err != nil {
-		return nil, false, err
-	}
-	req.RequestedAt = req.RequestedAt.UTC()
-	req.Client = &client
-	req.RequestedScope, req.GrantedScope = scopes, granted
-	req.RequestedAudience, req.GrantedAudience = audiences, grantedAud
-	if err := json.Unmarshal(form, &req.Form); err != nil {
-		return nil, false, fmt.Errorf("load %s: decode form: %w", k, err)
-	}
-	if req.Form == nil {
-		req.Form = url.Values{}
-	}
-	if session != nil {
-		if err := json.Unmarshal(sessionJSON, session); err != nil {
-			return nil, false, fmt.Errorf("load %s: decode session into %T: %w", k, session, err)
-		}
-	}
-	req.Session = session
-	return &req, active, nil
+	req, err := row.request(k, session)
+	return req, row.active, err
 }
 
 // deleteRequest removes the record of kind k stored under signature; removing
 // one that is not there is not an error.
 func (s *Store) deleteRequest(ctx context.Context, k kind, signature string) error {
-	if _, err := s.execShortLived(ctx, `DELETE FROM oauth2_requests WHERE kind = $1 AND signature = $2`,
-		string(k), hashSignature(signature)); err != nil {
+	if err := s.write(ctx, write{op: writeDelete, kind: k, signature: hashSignature(signature)}); err != nil {
 		return fmt.Errorf("delete %s: %w", k, pg.MapError(err))
 	}
 	return nil
@@ -230,24 +259,4 @@ func (s *Store) PurgeExpired(ctx context.Context, margin time.Duration) (int64, 
 		return tag.RowsAffected(), fmt.Errorf("purge expired client assertion jtis: %w", pg.MapError(err))
 	}
 	return tag.RowsAffected() + jtis.RowsAffected(), nil
-}
-
-// inDurableTx runs fn in a transaction (a savepoint inside the one in ctx)
-// committed durably even if short-lived records share it.
-func (s *Store) inDurableTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	tx, err := s.db(ctx).Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", pg.MapError(err))
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, sqlDurableCommit); err != nil {
-		return fmt.Errorf("durable commit: %w", pg.MapError(err))
-	}
-	if err := fn(ctx, tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", pg.MapError(err))
-	}
-	return nil
 }

@@ -39,6 +39,8 @@ func TestStorage(t *testing.T) {
 		{"DeleteClientCascades", testDeleteClientCascades},
 		{"ConcurrentCodeRedemption", testConcurrentCodeRedemption},
 		{"ConcurrentCodeRedemptionWithoutTokenTx", testConcurrentCodeRedemptionWithoutTokenTx},
+		{"ClientCache", testClientCache},
+		{"CodeExchangeReadOnce", testCodeExchangeReadOnce},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

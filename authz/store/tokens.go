@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/internal/contract"
@@ -39,7 +38,23 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // it inactive only if it was active, so two redemptions cannot both succeed.
 // The loser gets fosite.ErrInvalidatedAuthorizeCode (fosite.ErrNotFound for
 // an unknown code).
+//
+// When LoadCodeExchange has locked the code in this transaction, the answer
+// is known already and the UPDATE is buffered to the commit (no other
+// transaction can change the row before then).
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	if h, ok := txFrom(ctx); ok {
+		key := rowKey{kindCode, string(hashSignature(signature))}
+		if row, locked := h.st.locked[key]; locked {
+			switch {
+			case row == nil:
+				return fosite.ErrNotFound
+			case !row.active:
+				return fosite.ErrInvalidatedAuthorizeCode
+			}
+			return s.write(ctx, write{op: writeRedeem, kind: kindCode, signature: []byte(key.signature)})
+		}
+	}
 	tag, err := s.execShortLived(ctx, `
 		UPDATE oauth2_requests SET active = false
 		WHERE kind = 'code' AND signature = $1 AND active`, hashSignature(signature))
@@ -173,7 +188,7 @@ const revokedTokenFallbackLifetime = 24 * time.Hour
 // and, for each one issued as a JWT (with a jti), records the revocation and
 // announces it to the resource servers, which validate those tokens offline.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.inDurableTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.inDurableTx(ctx, func(ctx context.Context, tx querier) error {
 		rows, err := tx.Query(ctx, `
 			UPDATE oauth2_requests SET active = false
 			WHERE kind = 'access' AND request_id = $1 AND active
@@ -215,7 +230,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 
 // RevokeRefreshToken marks every refresh token of a request inactive (durably).
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.inDurableTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.inDurableTx(ctx, func(ctx context.Context, tx querier) error {
 		if _, err := tx.Exec(ctx, `
 			UPDATE oauth2_requests SET active = false
 			WHERE kind = 'refresh' AND request_id = $1 AND active`, requestID); err != nil {

@@ -78,6 +78,48 @@ func testTransactions(t *testing.T, f *fixture) {
 			t.Errorf("outer %v inner %v, want outer kept and inner rolled back", exists(f.ctx, "outer"), exists(f.ctx, "inner"))
 		}
 	})
+	t.Run("nested rollback after its writes were sent", func(t *testing.T) {
+		outer, err := f.store.BeginTX(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(outer, "outer-sent")
+		inner, err := f.store.BeginTX(outer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(inner, "inner-sent")
+		if !exists(inner, "inner-sent") { // the read sends the buffered writes (and a SAVEPOINT)
+			t.Fatal("inside the nested transaction its write must be visible")
+		}
+		if err := f.store.Rollback(inner); err != nil {
+			t.Fatal(err)
+		}
+		if exists(outer, "inner-sent") || !exists(outer, "outer-sent") {
+			t.Fatal("after the nested rollback: want the outer write only")
+		}
+		if err := f.store.Commit(outer); err != nil {
+			t.Fatal(err)
+		}
+		if !exists(f.ctx, "outer-sent") || exists(f.ctx, "inner-sent") {
+			t.Errorf("after commit: want the outer write kept and the inner one rolled back")
+		}
+	})
+	t.Run("a failed write fails the commit and leaves nothing", func(t *testing.T) {
+		ctx, err := f.store.BeginTX(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		create(ctx, "dup")
+		create(ctx, "not-kept")
+		create(ctx, "dup") // same signature: the batch fails at commit
+		if err := f.store.Commit(ctx); err == nil {
+			t.Fatal("commit of a duplicate record succeeded")
+		}
+		if exists(f.ctx, "dup") || exists(f.ctx, "not-kept") {
+			t.Error("a failed commit left records behind")
+		}
+	})
 	t.Run("without a transaction", func(t *testing.T) {
 		if err := f.store.Commit(f.ctx); !errors.Is(err, ErrNoTransaction) {
 			t.Errorf("Commit without BeginTX = %v, want ErrNoTransaction", err)
@@ -169,7 +211,7 @@ func testCommitDurabilityByKind(t *testing.T, f *fixture) {
 	// The write's batch is one implicit transaction: the setting holds for
 	// the statement after it (so the write commits asynchronously).
 	b := &pgx.Batch{}
-	b.Queue(sqlAsyncCommit)
+	b.Queue(sqlSetSynchronousCommit, "off")
 	b.Queue(`SELECT current_setting('synchronous_commit')`)
 	br := pool.SendBatch(f.ctx, b)
 	var inside string

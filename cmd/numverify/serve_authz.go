@@ -19,18 +19,27 @@ import (
 
 // authzFlags are the authorization server's settings.
 type authzFlags struct {
-	addr                  string
-	issuer                string
-	trustedProxies        stringList
-	accessTokenFormat     string
-	idTokenAlg            string
-	accessTokenLifetime   time.Duration
-	accessTokenAudience   stringList
-	authorizeCodeLifetime time.Duration
-	idTokenLifetime       time.Duration
-	refreshTokenLifetime  time.Duration
-	secretsKey            *flag.Flag // shared with the resource server: registered once
+	addr                    string
+	issuer                  string
+	trustedProxies          stringList
+	accessTokenFormat       string
+	idTokenAlg              string
+	accessTokenLifetime     time.Duration
+	accessTokenAudience     stringList
+	authorizeCodeLifetime   time.Duration
+	idTokenLifetime         time.Duration
+	refreshTokenLifetime    time.Duration
+	rateLimitPerIP          float64
+	rateLimitPerIPBurst     int
+	rateLimitPerClient      float64
+	rateLimitPerClientBurst int
+	clientCacheTTL          time.Duration
+	secretsKey              *flag.Flag // shared with the resource server: registered once
 }
+
+// defaultClientCacheTTL is how long the authorization server keeps a client
+// it has read; a client deleted by another process stays usable that long.
+const defaultClientCacheTTL = 5 * time.Second
 
 func authzServeFlags(fs *flag.FlagSet) buildServer {
 	f := &authzFlags{}
@@ -44,6 +53,11 @@ func authzServeFlags(fs *flag.FlagSet) buildServer {
 	fs.DurationVar(&f.authorizeCodeLifetime, "authz-code-lifetime", authz.DefaultAuthorizeCodeLifetime, "authorization code lifetime")
 	fs.DurationVar(&f.idTokenLifetime, "id-token-lifetime", authz.DefaultIDTokenLifetime, "ID token lifetime")
 	fs.DurationVar(&f.refreshTokenLifetime, "refresh-token-lifetime", authz.DefaultRefreshTokenLifetime, "refresh token lifetime (refresh tokens are never issued with Number Verification scopes)")
+	fs.Float64Var(&f.rateLimitPerIP, "authz-rate-limit-per-ip", 0, "requests per second to /authorize and /token allowed from each source address (IPv6: each /64), after trusted-proxy handling (0: no limit)")
+	fs.IntVar(&f.rateLimitPerIPBurst, "authz-rate-limit-per-ip-burst", 0, "burst of --authz-rate-limit-per-ip (0: the rate, rounded up)")
+	fs.Float64Var(&f.rateLimitPerClient, "authz-rate-limit-per-client", 0, "requests per second to /authorize and /token allowed for each client (a login is two; 0: no limit)")
+	fs.IntVar(&f.rateLimitPerClientBurst, "authz-rate-limit-per-client-burst", 0, "burst of --authz-rate-limit-per-client (0: the rate, rounded up)")
+	fs.DurationVar(&f.clientCacheTTL, "authz-client-cache-ttl", defaultClientCacheTTL, "how long the authorization server keeps a client in memory; a client deleted by another process is still accepted for up to this long (0: no cache)")
 	if fs.Lookup("secrets-key") == nil {
 		addSecretsKeyFlag(fs)
 	}
@@ -74,6 +88,11 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		IDTokenLifetime:       f.idTokenLifetime,
 		RefreshTokenLifetime:  f.refreshTokenLifetime,
 		SecretsKey:            secretsKey,
+
+		RateLimitPerIP:          f.rateLimitPerIP,
+		RateLimitPerIPBurst:     f.rateLimitPerIPBurst,
+		RateLimitPerClient:      f.rateLimitPerClient,
+		RateLimitPerClientBurst: f.rateLimitPerClientBurst,
 	}.WithDefaults()
 	check := cfg
 	if secretsKey == nil { // already reported; check the rest
@@ -81,6 +100,9 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	}
 	if err := check.Validate(); err != nil {
 		problems = append(problems, err)
+	}
+	if f.clientCacheTTL < 0 {
+		problems = append(problems, fmt.Errorf("--authz-client-cache-ttl %s: want 0 or more", f.clientCacheTTL))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
@@ -100,12 +122,15 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
-	st := store.New(deps.Pool, hasher)
+	st := store.New(deps.Pool, hasher, store.WithClientCache(f.clientCacheTTL))
 	resolver, err := network.NewStore(deps.Pool, network.Pools{})
 	if err != nil {
 		return nil, fmt.Errorf("authz: network resolver: %w", err)
 	}
-	srv, err := authz.New(cfg, authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: resolver, Logger: deps.Logger})
+	srv, err := authz.New(cfg, authz.Deps{
+		Store: st, SecretHasher: hasher, Keys: keys, Resolver: resolver,
+		Logger: deps.Logger, Registerer: deps.Registry,
+	})
 	if err != nil {
 		return nil, err
 	}
