@@ -48,9 +48,10 @@ type Store struct {
 	sealer *sealer
 	ttl    time.Duration
 
-	mu       sync.Mutex
-	cache    []storedKey
-	loadedAt time.Time
+	mu        sync.Mutex
+	cache     []storedKey
+	loadedAt  time.Time
+	reloading bool // a background reload is under way
 }
 
 // storedKey is one decrypted row.
@@ -96,28 +97,60 @@ func (s *Store) Refresh(ctx context.Context) error {
 	return s.loadLocked(ctx)
 }
 
-// keys returns the cached keys, loading them when the cache is older than
-// the TTL.
+// keys returns the cached keys. Only the first load (or one after the cache
+// has been stale past maxStale) happens on the caller's path; a cache older
+// than the TTL is served as it is while one background reload runs. So the
+// request path never waits for Postgres here, and never needs a second pool
+// connection while its transaction holds one (with a small pool, that wait
+// would deadlock every token request at once).
 func (s *Store) keys(ctx context.Context) ([]storedKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cache != nil && time.Since(s.loadedAt) < s.ttl {
+	age := time.Since(s.loadedAt)
+	if s.cache != nil && age < s.ttl {
+		return s.cache, nil
+	}
+	if s.cache != nil && age < maxStale {
+		if !s.reloading {
+			s.reloading = true
+			go s.reloadInBackground()
+		}
 		return s.cache, nil
 	}
 	err := s.loadLocked(ctx)
-	if err != nil && s.cache != nil && time.Since(s.loadedAt) < maxStale && pg.IsConnectionError(err) {
-		return s.cache, nil
-	}
 	return s.cache, err
 }
 
+func (s *Store) reloadInBackground() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Load outside the lock, so readers keep being served meanwhile.
+	keys, err := s.load(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reloading = false
+	if err == nil {
+		s.cache, s.loadedAt = keys, time.Now()
+	}
+}
+
 func (s *Store) loadLocked(ctx context.Context) error {
+	keys, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	s.cache, s.loadedAt = keys, time.Now()
+	return nil
+}
+
+// load reads and decrypts every key not yet retired.
+func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT kid, use, private_jwk, not_before, retire_at FROM keys
 		WHERE retire_at IS NULL OR retire_at > now()
 		ORDER BY not_before DESC, created_at DESC, kid`)
 	if err != nil {
-		return fmt.Errorf("load keys: %w", pg.MapError(err))
+		return nil, fmt.Errorf("load keys: %w", pg.MapError(err))
 	}
 	defer rows.Close()
 	var keys []storedKey
@@ -128,28 +161,27 @@ func (s *Store) loadLocked(ctx context.Context) error {
 			sealed []byte
 		)
 		if err := rows.Scan(&kid, &k.use, &sealed, &k.notBefore, &k.retireAt); err != nil {
-			return fmt.Errorf("load keys: %w", err)
+			return nil, fmt.Errorf("load keys: %w", err)
 		}
 		plain, err := s.sealer.open(kid, sealed)
 		if err != nil {
-			return fmt.Errorf("load keys: %w", err)
+			return nil, fmt.Errorf("load keys: %w", err)
 		}
 		if err := k.jwk.UnmarshalJSON(plain); err != nil {
-			return fmt.Errorf("load keys: key %s: %w", kid, err)
+			return nil, fmt.Errorf("load keys: key %s: %w", kid, err)
 		}
 		if k.jwk.KeyID != kid {
-			return fmt.Errorf("load keys: key %s holds a JWK with kid %q", kid, k.jwk.KeyID)
+			return nil, fmt.Errorf("load keys: key %s holds a JWK with kid %q", kid, k.jwk.KeyID)
 		}
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load keys: %w", pg.MapError(err))
+		return nil, fmt.Errorf("load keys: %w", pg.MapError(err))
 	}
 	if keys == nil {
 		keys = []storedKey{}
 	}
-	s.cache, s.loadedAt = keys, time.Now()
-	return nil
+	return keys, nil
 }
 
 // newest returns the newest key of use usable now (keys are ordered newest first).

@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/numverify/numverify/internal/pgtest"
 )
 
@@ -300,5 +302,66 @@ func TestCache(t *testing.T) {
 	refreshed, _ := reader.PublicSigningKeys(ctx)
 	if !slices.Contains(kids(refreshed), newKid) {
 		t.Errorf("after Refresh the JWKS %v lacks the new key %s", kids(refreshed), newKid)
+	}
+}
+
+// TestStaleCacheNeverWaitsForThePool: once loaded, reads never wait for a
+// pool connection — a token request holding the pool's last connection in
+// its transaction must still get the signing key (else a small pool
+// deadlocks under load) — and a background reload picks up changes.
+func TestStaleCacheNeverWaitsForThePool(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	cfg := db.Pool.Config()
+	cfg.MaxConns = 1
+	small, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	secretsKey := randomKey(t)
+	s, err := New(small, secretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureKeys(ctx, jose.ES256); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetCacheTTL(time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+
+	held, err := small.Acquire(ctx) // the pool's only connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	readCtx, cancel := context.WithTimeout(ctx, time.Second)
+	start := time.Now()
+	got, err := s.SigningKey(readCtx)
+	waited := time.Since(start)
+	cancel()
+	if err != nil || got.KeyID != first.KeyID || waited > 100*time.Millisecond {
+		t.Fatalf("stale read with an exhausted pool: kid %v err %v after %v (want the cached key at once)", got.KeyID, err, waited)
+	}
+	held.Release()
+
+	other := newStore(t, db, secretsKey)
+	newKid, err := other.Rotate(ctx, jose.ES256, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := s.SigningKey(ctx)
+		if err == nil && got.KeyID == newKid {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the background reload never picked up the rotated key %s (still %s, %v)", newKid, got.KeyID, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
