@@ -61,7 +61,8 @@ func newMetadata(cfg Config) metadata {
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
 		SubjectTypesSupported:                      []string{"pairwise"},
-		IDTokenSigningAlgValuesSupported:           []string{cfg.IDTokenAlgorithm},
+		// Either may sign during a change of algorithm (keys rotate --alg).
+		IDTokenSigningAlgValuesSupported:           IDTokenAlgorithms,
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: algs,
 		IntrospectionEndpointAuthMethodsSupported:  authMethods,

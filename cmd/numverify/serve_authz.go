@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -116,6 +117,9 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if err := keys.EnsureKeys(ctx, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm)); err != nil {
 		return nil, fmt.Errorf("authz: keys: %w", err)
 	}
+	if err := matchSigningAlgorithm(ctx, keys, cfg, deps.Logger); err != nil {
+		return nil, err
+	}
 	// The same hasher `client create` makes secrets with (newClientStore);
 	// fosite compares with it.
 	hasher, err := store.NewSecretHasher(keystore.DeriveKey(secretsKey, keystore.LabelClientSecretHMAC))
@@ -143,4 +147,28 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 			return err
 		}},
 	}, nil
+}
+
+// matchSigningAlgorithm rotates to a key of the configured algorithm when the
+// key signing now is of the other one (--id-token-alg changed since the keys
+// were made). The new key signs at once: verifiers fetch the JWKS again on an
+// unknown kid; the old key stays published until its tokens have expired.
+func matchSigningAlgorithm(ctx context.Context, keys *keystore.Store, cfg authz.Config, logger *slog.Logger) error {
+	current, err := keys.SigningKey(ctx)
+	if err != nil {
+		return fmt.Errorf("authz: signing key: %w", err)
+	}
+	if current.Algorithm == cfg.IDTokenAlgorithm {
+		return nil
+	}
+	grace := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime) + time.Minute
+	kid, err := keys.Rotate(ctx, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm), 0, grace)
+	if err != nil {
+		return fmt.Errorf("authz: rotate to %s: %w", cfg.IDTokenAlgorithm, err)
+	}
+	if err := keys.Refresh(ctx); err != nil {
+		return fmt.Errorf("authz: keys: %w", err)
+	}
+	logger.Warn("signing key algorithm changed by configuration: rotated", "from", current.Algorithm, "to", cfg.IDTokenAlgorithm, "kid", kid)
+	return nil
 }
