@@ -3,8 +3,10 @@ package authz
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/authz/store"
@@ -110,8 +112,34 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.logError(ctx, "revoke", "", err)
+	} else {
+		// fosite authenticated the client; name it in the access log.
+		httpx.SetClientID(ctx, claimedClientID(r))
 	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// claimedClientID is the client id a token-endpoint-style request names: the
+// Basic user, the client_id parameter, or the issuer of a client assertion's
+// (unverified here: call it only once fosite has authenticated the client).
+func claimedClientID(r *http.Request) string {
+	if user, _, ok := r.BasicAuth(); ok {
+		if id, err := url.QueryUnescape(user); err == nil {
+			return id
+		}
+	}
+	if id := r.PostForm.Get("client_id"); id != "" {
+		return id
+	}
+	if assertion := r.PostForm.Get("client_assertion"); assertion != "" {
+		if tok, err := jwt.ParseSigned(assertion, assertionAlgorithms); err == nil {
+			var claims jwt.Claims
+			if tok.UnsafeClaimsWithoutVerification(&claims) == nil {
+				return claims.Issuer
+			}
+		}
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

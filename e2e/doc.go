@@ -1,0 +1,13 @@
+// Package e2e holds numverify's end-to-end acceptance tests: the built
+// binary runs as real processes on real ports against real PostgreSQL, driven
+// by simulated devices (each from its own loopback address) and by
+// `numverify bench`. The package has no code of its own; see the _test.go
+// files:
+//
+//   - fault_test.go: Postgres stopped for 5 seconds under load (issue 6)
+//   - sigterm_test.go: SIGTERM under load, graceful shutdown (issue 6)
+//   - soak_test.go: steady load, memory and goroutines (NUMVERIFY_SOAK=1)
+//   - logs_test.go: no number, token, code or secret in any log line (issue 6)
+//   - camara_test.go: the CAMARA cases against the real authorization server
+//     with tokens from the silent login, jwt and opaque formats (issue 4)
+package e2e
