@@ -88,17 +88,26 @@ func FuzzForwarded(f *testing.F) {
 		if perr == nil && got.Addr() == p.Addr().Unmap() {
 			return
 		}
-		text := got.Addr().String()
-		if !strings.Contains(forwarded, text) && !strings.Contains(xff, text) && !containsMapped(forwarded+xff, got.Addr()) {
+		if !mentions(forwarded+","+xff, got.Addr()) {
 			t.Fatalf("address %v is neither the peer nor in the headers", got)
 		}
 	})
 }
 
-// containsMapped: an IPv4 address may have been written IPv4-mapped.
-func containsMapped(s string, a netip.Addr) bool {
-	return a.Is4() && strings.Contains(strings.ToLower(s), "ffff:")
+// mentions reports whether some token of the header text parses as a (also
+// non-canonical, bracketed, ported or IPv4-mapped) form of a.
+func mentions(s string, a netip.Addr) bool {
+	for _, token := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(",; =\"\t", r) }) {
+		if ap, err := netip.ParseAddrPort(token); err == nil && ap.Addr().Unmap() == a {
+			return true
+		}
+		if b, err := netip.ParseAddr(strings.Trim(token, "[]")); err == nil && b.Unmap() == a {
+			return true
+		}
+	}
+	return false
 }
+
 
 func TestParseLoginHint(t *testing.T) {
 	for _, tc := range []struct {
