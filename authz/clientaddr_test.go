@@ -108,7 +108,6 @@ func mentions(s string, a netip.Addr) bool {
 	return false
 }
 
-
 func TestParseLoginHint(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
