@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -59,9 +58,7 @@ func benchCommand() command {
 					return err
 				}
 				if *asJSON {
-					enc := json.NewEncoder(os.Stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(report)
+					return printJSON(os.Stdout, report)
 				}
 				report.Print(os.Stdout)
 				return nil

@@ -130,9 +130,7 @@ func writeClientFile(path string, c *store.Client, secret string) error {
 
 func printCreatedClient(out io.Writer, c *store.Client, secret string, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(toClientJSON(c, secret))
+		return printJSON(out, toClientJSON(c, secret))
 	}
 	fmt.Fprintf(out, "client_id:     %s\n", c.ID)
 	if secret != "" {
@@ -173,9 +171,7 @@ func printClients(out io.Writer, clients []*store.Client, asJSON bool) error {
 		for _, c := range clients {
 			list = append(list, toClientJSON(c, ""))
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(out, list)
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "CLIENT ID\tNAME\tAUTH METHOD\tSCOPES\tREDIRECT URIS\tCREATED")

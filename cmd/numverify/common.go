@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -64,4 +66,11 @@ func noArgs(args []string) error {
 		return fmt.Errorf("unexpected arguments %q: %w", args, errUsage)
 	}
 	return nil
+}
+
+// printJSON writes v as indented JSON: what every --json flag prints.
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -180,9 +179,7 @@ func openNetworkStore(ctx context.Context, db *databaseFlags, poolFlags *network
 
 func printSession(out io.Writer, s network.Session, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return printJSON(out, s)
 	}
 	return printSessions(out, []network.Session{s}, false)
 }
@@ -192,9 +189,7 @@ func printSessions(out io.Writer, sessions []network.Session, asJSON bool) error
 		if sessions == nil {
 			sessions = []network.Session{}
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sessions)
+		return printJSON(out, sessions)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tMSISDN\tIP\tPORTS\tSTARTED\tENDED\tAPN\tRAT")
