@@ -1,10 +1,9 @@
 package authz_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/numverify/numverify/internal/syncbuf"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,23 +13,8 @@ import (
 	"github.com/numverify/numverify/authz/store"
 )
 
-// syncBuffer is a log destination written by the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures server output written from other goroutines.
+type syncBuffer = syncbuf.Buffer
 
 func observed(reg *prometheus.Registry, log *syncBuffer) serverOption {
 	return func(s *serverSetup) { s.registry, s.accessLog = reg, log }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/numverify/numverify/internal/syncbuf"
 	"io"
 	"net/http"
 	"net/netip"
@@ -130,23 +131,8 @@ func newDatabase(t testing.TB) string {
 	return u.String()
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer captures server output written from other goroutines.
+type syncBuffer = syncbuf.Buffer
 
 // process is a running numverify command.
 type process struct {

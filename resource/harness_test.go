@@ -1,13 +1,13 @@
 package resource
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"github.com/numverify/numverify/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -183,22 +183,8 @@ type testServer struct {
 	logs   *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures server output written from other goroutines.
+type syncBuffer = syncbuf.Buffer
 
 func startServer(t testing.TB, is *testIssuer, configure func(*Config)) *testServer {
 	t.Helper()

@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/numverify/numverify/internal/syncbuf"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -283,23 +283,8 @@ func TestBrowserVerifiesOnTheSPPage(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer captures server output written from other goroutines.
+type lockedBuffer = syncbuf.Buffer
 
 // withoutQuery drops the query of a URL for a message: the callback's
 // carries the authorization code.
