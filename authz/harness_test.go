@@ -305,6 +305,14 @@ func tokenError(t testing.TB, err error) (code string, status int) {
 // postForm posts form to the endpoint as an SP would.
 func postForm(t testing.TB, endpoint string, form url.Values, user, password string) (int, map[string]any) {
 	t.Helper()
+	status, _, body := postToken(t, endpoint, form, user, password)
+	return status, body
+}
+
+// postToken posts form (with Basic client credentials when user is set) and
+// returns the status, headers and JSON body.
+func postToken(t testing.TB, endpoint string, form url.Values, user, password string) (int, http.Header, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if user != "" {
@@ -317,7 +325,7 @@ func postForm(t testing.TB, endpoint string, form url.Values, user, password str
 	defer resp.Body.Close()
 	body := map[string]any{}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return resp.StatusCode, resp.Header, body
 }
 
 func s256(verifier string) string {

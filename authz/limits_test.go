@@ -27,22 +27,6 @@ func wantRetryAfter(t testing.TB, h http.Header) int {
 	return n
 }
 
-// postToken posts a token request and returns the status, headers and body.
-func postToken(t testing.TB, tokenURL string, form url.Values, user, password string) (int, http.Header, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(password))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body := map[string]any{}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, resp.Header, body
-}
-
 // slow is a rate so low that a bucket never refills during a test.
 const slow = 0.001
 
