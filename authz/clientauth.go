@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,8 +17,10 @@ import (
 // (client_secret_basic, client_secret_post, private_key_jwt with the
 // assertion's signature, iss, sub, aud and jti checked, the jti recorded
 // until it expires), plus what RFC 7523 and the CAMARA ICM profile add:
-// iat and exp are required and at most maxAssertionLifetime apart, and a
-// replayed jti is invalid_client (401), not fosite's non-standard jti_known.
+// iat and exp are required and at most maxAssertionLifetime apart, aud is
+// the issuer alone, and a replayed jti is invalid_client (401), not fosite's
+// non-standard jti_known. Every parameter of the requests that authenticate
+// a client is clean text (params.go) before fosite reads one.
 
 const (
 	clientAssertionType  = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -40,8 +43,18 @@ type clientAuthentication struct {
 }
 
 func (a *clientAuthentication) authenticate(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	// /introspect and /revoke reach their parameters only through here.
+	if err := checkParameterText(form); err != nil {
+		return nil, err
+	}
+	if err := checkParameterText(r.Form); err != nil {
+		return nil, err
+	}
+	if err := checkClientCredentials(r); err != nil {
+		return nil, err
+	}
 	if form.Get("client_assertion_type") == clientAssertionType {
-		if err := checkAssertionLifetime(form.Get("client_assertion")); err != nil {
+		if err := checkAssertion(form.Get("client_assertion"), a.provider.Config.GetIDTokenIssuer(ctx), time.Now()); err != nil {
 			return nil, err
 		}
 	}
@@ -66,38 +79,76 @@ func (a *clientAuthentication) authenticate(ctx context.Context, r *http.Request
 	return nil, err
 }
 
-// checkAssertionLifetime refuses an assertion without iat and exp or whose
-// exp is more than maxAssertionLifetime after iat. It reads the claims
-// before fosite verifies the signature, which is safe: it can only refuse.
-func checkAssertionLifetime(assertion string) error {
-	iat, exp, err := unverifiedLifetime(assertion)
+// assertionClaims are the claims of a client assertion read before fosite
+// verifies its signature.
+type assertionClaims struct {
+	Issuer   string           `json:"iss"`
+	Subject  string           `json:"sub"`
+	ID       string           `json:"jti"`
+	Audience json.RawMessage  `json:"aud"`
+	IssuedAt *jwt.NumericDate `json:"iat"`
+	Expiry   *jwt.NumericDate `json:"exp"`
+}
+
+// checkAssertion refuses an assertion whose aud is not the issuer alone,
+// without iat and exp or whose exp is more than maxAssertionLifetime after
+// iat, or whose iss, sub or jti is not clean text (they name a client row
+// and a jti row). It reads the claims before fosite verifies the
+// signature, which is safe: it can only refuse.
+//
+// aud is the issuer, one value (a string, or an array of just the issuer):
+// not the token endpoint's URL nor several audiences, so that an assertion
+// made for another server, or for several, is never accepted here (the
+// private_key_jwt audience weakness disclosed by the OpenID Foundation in
+// 2025; the revision of RFC 7523 in progress also requires the issuer).
+func checkAssertion(assertion, issuer string, now time.Time) error {
+	claims, err := unverifiedAssertionClaims(assertion)
 	if err != nil {
 		return fosite.ErrInvalidClient.WithHint("The client assertion is not a signed JWT with iat and exp.")
 	}
+	if !onlyAudience(claims.Audience, issuer) {
+		return fosite.ErrInvalidClient.WithHintf("The client assertion's aud must be the issuer %s, and only it.", issuer)
+	}
+	if !cleanText(claims.Issuer) || !cleanText(claims.Subject) || !cleanText(claims.ID) {
+		return fosite.ErrInvalidClient.WithHint("The client assertion's iss, sub or jti holds a control character.")
+	}
+	iat, exp := claims.IssuedAt.Time(), claims.Expiry.Time()
 	if lifetime := exp.Sub(iat); lifetime <= 0 || lifetime > maxAssertionLifetime {
 		return fosite.ErrInvalidClient.WithHintf("The client assertion's exp must be after its iat and at most %d seconds later.", int(maxAssertionLifetime.Seconds()))
 	}
-	if !exp.After(time.Now()) {
+	if !exp.After(now) {
 		return fosite.ErrInvalidClient.WithHint("The client assertion has expired.")
 	}
 	return nil
 }
 
-// unverifiedLifetime returns the iat and exp of a compact JWS, unverified.
-func unverifiedLifetime(token string) (iat, exp time.Time, err error) {
+// onlyAudience reports whether aud is exactly issuer, as a string or as an
+// array of one element.
+func onlyAudience(aud json.RawMessage, issuer string) bool {
+	var one string
+	if json.Unmarshal(aud, &one) == nil {
+		return one == issuer && issuer != ""
+	}
+	var many []string
+	if json.Unmarshal(aud, &many) == nil {
+		return len(many) == 1 && many[0] == issuer && issuer != ""
+	}
+	return false
+}
+
+// unverifiedAssertionClaims returns the claims of a compact JWS, unverified;
+// iat and exp are required.
+func unverifiedAssertionClaims(token string) (assertionClaims, error) {
+	var claims assertionClaims
 	parsed, err := jwt.ParseSigned(token, assertionAlgorithms)
 	if err != nil {
-		return iat, exp, err
-	}
-	var claims struct {
-		IssuedAt *jwt.NumericDate `json:"iat"`
-		Expiry   *jwt.NumericDate `json:"exp"`
+		return claims, err
 	}
 	if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
-		return iat, exp, err
+		return claims, err
 	}
 	if claims.IssuedAt == nil || claims.Expiry == nil {
-		return iat, exp, errors.New("iat and exp are required")
+		return claims, errors.New("iat and exp are required")
 	}
-	return claims.IssuedAt.Time(), claims.Expiry.Time(), nil
+	return claims, nil
 }

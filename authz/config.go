@@ -3,7 +3,6 @@ package authz
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -41,9 +40,18 @@ type Config struct {
 	// Issuer is the server's public base URL (the "iss" of every token); the
 	// endpoints are below it. https, or http on a loopback host.
 	Issuer string
-	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For /
-	// X-Forwarded-Port headers are believed; from anyone else they are ignored.
+	// TrustedProxies are the peers whose word on the client's address
+	// (ClientAddressFrom) is believed; from anyone else it is ignored.
 	TrustedProxies []netip.Prefix
+	// ClientAddressFrom is the one source of the device's address (see
+	// clientaddr.go): AddressFromPeer (default), AddressFromProxyProtocol,
+	// AddressFromForwarded or AddressFromXForwardedFor. Every source but the
+	// peer needs TrustedProxies; the peer refuses them.
+	ClientAddressFrom string
+	// ClientPortHeader names a header the nearest trusted proxy sets to the
+	// client's source port (e.g. X-Real-Port from nginx's $remote_port);
+	// read only with AddressFromForwarded or AddressFromXForwardedFor.
+	ClientPortHeader string
 	// AccessTokenFormat is FormatJWT (default), FormatJWTDirect or FormatOpaque.
 	AccessTokenFormat string
 	// IDTokenAlgorithm is "RS256" or "ES256": the algorithm of the signing
@@ -60,13 +68,19 @@ type Config struct {
 	// pairwise subjects and fosite's HMAC tokens are derived from it.
 	SecretsKey []byte
 	// Abuse limits at /authorize and /token (see limits.go): requests per
-	// second, with bursts, per source address (the resolved client address;
-	// IPv6 by /64) and per client. Zero disables a limit; a zero burst is the
-	// rate rounded up.
-	RateLimitPerIP          float64
-	RateLimitPerIPBurst     int
-	RateLimitPerClient      float64
-	RateLimitPerClientBurst int
+	// second, with bursts, per source address at /authorize (IPv6 by /64),
+	// per client and subscriber session at /authorize, per authenticated
+	// client at /token, and failed client authentications per address at
+	// /token. Zero is the default (limits.go), NoRateLimit (any negative
+	// rate) turns a limit off; a zero burst is the rate rounded up.
+	RateLimitPerIP                  float64
+	RateLimitPerIPBurst             int
+	RateLimitPerDevice              float64
+	RateLimitPerDeviceBurst         int
+	RateLimitPerClient              float64
+	RateLimitPerClientBurst         int
+	RateLimitAuthFailuresPerIP      float64
+	RateLimitAuthFailuresPerIPBurst int
 }
 
 // Defaults of the optional fields.
@@ -86,6 +100,9 @@ func (c Config) WithDefaults() Config {
 	if c.AccessTokenFormat == "" {
 		c.AccessTokenFormat = FormatJWT
 	}
+	if c.ClientAddressFrom == "" {
+		c.ClientAddressFrom = AddressFromPeer
+	}
 	if c.IDTokenAlgorithm == "" {
 		c.IDTokenAlgorithm = "RS256"
 	}
@@ -104,13 +121,7 @@ func (c Config) WithDefaults() Config {
 	if c.RefreshTokenLifetime == 0 {
 		c.RefreshTokenLifetime = DefaultRefreshTokenLifetime
 	}
-	if c.RateLimitPerIPBurst == 0 && c.RateLimitPerIP > 0 {
-		c.RateLimitPerIPBurst = int(math.Ceil(c.RateLimitPerIP))
-	}
-	if c.RateLimitPerClientBurst == 0 && c.RateLimitPerClient > 0 {
-		c.RateLimitPerClientBurst = int(math.Ceil(c.RateLimitPerClient))
-	}
-	return c
+	return c.withRateLimitDefaults()
 }
 
 // Validate reports every problem of c (after defaults) in one error.
@@ -151,21 +162,8 @@ func (c Config) Validate() error {
 			add("trusted proxy %q: not a valid CIDR", p.String())
 		}
 	}
-	for _, l := range []struct {
-		name  string
-		rate  float64
-		burst int
-	}{
-		{"rate limit per IP", c.RateLimitPerIP, c.RateLimitPerIPBurst},
-		{"rate limit per client", c.RateLimitPerClient, c.RateLimitPerClientBurst},
-	} {
-		if l.rate < 0 || math.IsNaN(l.rate) || math.IsInf(l.rate, 0) {
-			add("%s %v: want 0 (off) or a positive number of requests per second", l.name, l.rate)
-		}
-		if l.burst < 0 {
-			add("%s burst %d: want 0 or more", l.name, l.burst)
-		}
-	}
+	problems = append(problems, c.validateClientAddress()...)
+	problems = append(problems, c.validateRateLimits()...)
 	if len(c.SecretsKey) < MinSecretsKeyLength {
 		add("secrets key: %d bytes, want at least %d", len(c.SecretsKey), MinSecretsKeyLength)
 	}

@@ -74,6 +74,8 @@ func newMetadata(cfg Config) metadata {
 		RequestURIParameterSupported:               false,
 		ClaimsParameterSupported:                   false,
 		RequestObjectSigningAlgValuesSupported:     algs,
+		// RFC 9207: every authorization response carries iss (foundWriter).
+		AuthorizationResponseISSParameterSupported: true,
 	}
 }
 

@@ -2,9 +2,12 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -14,8 +17,13 @@ import (
 // unavailable reports whether err means a dependency (Postgres, through the
 // store or the resolver) could not answer: the request may succeed later, and
 // the client did nothing wrong. fosite errors wrap the store's, and
-// pg.IsConnectionError looks through the chain.
-func unavailable(err error) bool { return err != nil && pg.IsConnectionError(err) }
+// pg.IsConnectionError looks through the chain. An invalid_request is never
+// unavailability: fosite wraps in it only what the client sent (a body cut
+// short reads as io.ErrUnexpectedEOF, like a connection Postgres dropped),
+// never a storage error.
+func unavailable(err error) bool {
+	return err != nil && !errors.Is(err, fosite.ErrInvalidRequest) && pg.IsConnectionError(err)
+}
 
 // temporarilyUnavailable is the OAuth2 error for a dependency that is down.
 var temporarilyUnavailable = fosite.ErrTemporarilyUnavailable.WithHint("The service is temporarily unavailable; try again.")
@@ -68,12 +76,45 @@ func writeErrorPage(w http.ResponseWriter, err error) {
 }
 
 // foundWriter turns fosite's 303 redirects into 302 Found, the status of
-// RFC 6749 §4.1.2 and what CAMARA ICM clients expect from a GET.
-type foundWriter struct{ http.ResponseWriter }
+// RFC 6749 §4.1.2 and what CAMARA ICM clients expect from a GET, and adds
+// the issuer to every authorization response it redirects, code or error
+// (RFC 9207 iss, the mix-up defence of a client talking to several
+// authorization servers). Only the query response mode is offered, so the
+// response is always in the Location's query.
+type foundWriter struct {
+	http.ResponseWriter
+	issuer string
+}
+
+// redirectWriter writes authorization responses (see foundWriter).
+func (s *Server) redirectWriter(w http.ResponseWriter) foundWriter {
+	return foundWriter{ResponseWriter: w, issuer: endpoint(s.cfg.Issuer, "")}
+}
 
 func (w foundWriter) WriteHeader(status int) {
 	if status == http.StatusSeeOther {
 		status = http.StatusFound
 	}
+	if loc := w.Header().Get("Location"); status == http.StatusFound && loc != "" && w.issuer != "" {
+		w.Header().Set("Location", withIssuer(loc, w.issuer))
+	}
 	w.ResponseWriter.WriteHeader(status)
+}
+
+// withIssuer appends iss to the query of location, leaving the rest (the
+// registered URI's own parameters included) byte for byte as fosite wrote it.
+func withIssuer(location, issuer string) string {
+	base, fragment, hasFragment := strings.Cut(location, "#")
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+		if strings.HasSuffix(base, "?") {
+			sep = ""
+		}
+	}
+	base += sep + "iss=" + url.QueryEscape(issuer)
+	if hasFragment {
+		base += "#" + fragment
+	}
+	return base
 }

@@ -33,19 +33,28 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		writeErrorPage(w, fosite.ErrInvalidRequest.WithHint("The request cannot be parsed."))
 		return
 	}
+	if err := checkRedirectParameters(r.Form); err != nil {
+		s.authorizeError(ctx, w, nil, err)
+		return
+	}
 	// The parameters as sent, before fosite merges a request object in.
 	plain := cloneValues(r.Form)
 	// request_uri is not supported; fosite would take it for a pushed
-	// request. It is refused once the redirect URI is known to be good.
+	// request. It is refused once the redirect URI is known to be good, as
+	// is a response_mode other than query (fosite would answer in it).
 	requestURI := r.Form.Get("request_uri") != ""
 	r.Form.Del("request_uri")
+	r.Form.Del("response_mode")
 
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	queryResponseMode(ar)
 	if ar != nil && ar.GetClient() != nil { // a registered client
 		httpx.SetClientID(ctx, ar.GetClient().GetID())
 	}
 	if err != nil {
-		if plain.Get("request") != "" && !unavailable(err) {
+		if hygiene := checkParameters(plain); hygiene != nil && ar != nil && ar.IsRedirectURIValid() && !unavailable(err) {
+			err = hygiene // what fosite refused may be the bad parameter itself
+		} else if plain.Get("request") != "" && !unavailable(err) {
 			err = requestObjectError(ar, plain, err)
 		}
 		s.authorizeError(ctx, w, ar, err)
@@ -53,10 +62,6 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if raw := ar.GetRequestForm().Get("redirect_uri"); raw != "" && !registeredExactly(ar.GetClient(), raw) {
 		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client."))
-		return
-	}
-	if ok, retry := s.allowClient(ar.GetClient().GetID(), "authorize"); !ok {
-		s.authorizeError(ctx, w, ar, rateLimitError(retry, reasonRateLimitedClient))
 		return
 	}
 	if err := s.checkAuthorizeParameters(ctx, ar, plain, requestURI); err != nil {
@@ -88,7 +93,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(ctx, w, ar, err)
 		return
 	}
-	s.provider.WriteAuthorizeResponse(ctx, foundWriter{w}, ar, resp)
+	s.provider.WriteAuthorizeResponse(ctx, s.redirectWriter(w), ar, resp)
 	s.metrics.logins.WithLabelValues("success", reasonNone).Inc()
 }
 
@@ -98,6 +103,21 @@ func (s *Server) checkAuthorizeParameters(ctx context.Context, ar fosite.Authori
 	form := ar.GetRequestForm()
 	if requestURI {
 		return fosite.ErrRequestURINotSupported.WithHint("request_uri is not supported; send the request object by value (request=).")
+	}
+	// The parameters as sent, and as merged with a request object's claims.
+	if err := checkParameters(plain); err != nil {
+		return err
+	}
+	if err := checkParameterText(form); err != nil {
+		return err
+	}
+	if err := checkResponseMode(plain.Get("response_mode"), form.Get("response_mode")); err != nil {
+		return err
+	}
+	// fosite matches response types case-insensitively and in any order;
+	// the one offered is exactly "code".
+	if form.Get("response_type") != "code" {
+		return fosite.ErrUnsupportedResponseType.WithHint("The only response_type supported is code.")
 	}
 	if raw := plain.Get("request"); raw != "" {
 		if !fosite.Arguments(fosite.RemoveEmpty(strings.Split(plain.Get("scope"), " "))).Has("openid") {
@@ -137,7 +157,7 @@ func (s *Server) checkAuthorizeParameters(ctx context.Context, ar fosite.Authori
 // source address now: access_denied when nobody does (or the address cannot
 // be told), temporarily_unavailable when the network cannot answer.
 func (s *Server) identify(ctx context.Context, r *http.Request, ar fosite.AuthorizeRequester) (string, error) {
-	addr, err := clientAddress(r, s.trusted)
+	addr, err := s.clientAddress(r)
 	if err != nil {
 		return "", fosite.ErrAccessDenied.WithHint("The device's network address cannot be determined.").
 			WithWrap(&refusal{reason: reasonNoAddress, cause: err})
@@ -149,6 +169,9 @@ func (s *Server) identify(ctx context.Context, r *http.Request, ar fosite.Author
 			WithWrap(&refusal{reason: reasonNotOnNetwork})
 	case err != nil:
 		return "", temporarilyUnavailable.WithWrap(&refusal{reason: reasonResolverUnavailable, cause: err})
+	}
+	if ok, retry := s.allowDevice(ar.GetClient().GetID(), session); !ok {
+		return "", rateLimitError(retry, reasonRateLimitedDevice)
 	}
 	return session.MSISDN, nil
 }
@@ -192,7 +215,7 @@ func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar f
 		writeErrorPage(w, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client."))
 		return
 	}
-	s.provider.WriteAuthorizeError(ctx, foundWriter{w}, ar, err)
+	s.provider.WriteAuthorizeError(ctx, s.redirectWriter(w), ar, err)
 }
 
 // requestObjectError makes a request object that fosite refused an

@@ -17,11 +17,21 @@ import (
 // answered invalid_grant and revoke what the code issued.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := withTokenEndpoint(r.Context())
-	if ok, retry := s.allowAddress(r, "token"); !ok {
+	if ok, retry := s.allowTokenAddress(r); !ok {
 		s.accessError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
 		return
 	}
 	if err := readForm(w, r); err != nil {
+		s.accessError(ctx, w, nil, err)
+		return
+	}
+	// Every parameter (body and query) clean and sent once (RFC 6749 §3.2),
+	// before the store or fosite reads one.
+	if err := checkParameters(r.Form); err != nil {
+		s.accessError(ctx, w, nil, err)
+		return
+	}
+	if err := checkClientCredentials(r); err != nil {
 		s.accessError(ctx, w, nil, err)
 		return
 	}
@@ -52,6 +62,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
+		s.chargeAuthFailure(r, err)
 		s.accessError(ctx, w, ar, err)
 		return
 	}

@@ -67,6 +67,7 @@ type serverSetup struct {
 	tracer    pgx.QueryTracer      // when set, the server's pool traces the statements it sends
 	registry  *prometheus.Registry // when set, the server's metrics and httpx's are registered on it
 	accessLog io.Writer            // when set, the handler is wrapped in httpx.Observe logging here
+	now       func() time.Time     // the abuse limits' clock; nil: time.Now
 }
 
 // countStatements makes the server's pool count every statement it sends.
@@ -150,7 +151,7 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 		logOut = setup.accessLog
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
-	deps := authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver, Logger: logger}
+	deps := authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver, Logger: logger, Now: setup.now}
 	if setup.registry != nil {
 		deps.Registerer = setup.registry
 	}

@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -11,26 +13,40 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/internal/ratelimit"
+	"github.com/numverify/numverify/network"
 )
 
-// Abuse limits (issue 6). Two token buckets per key, shared by /authorize
-// and /token: one per source address (the resolved client address, after
-// trusted-proxy handling; an IPv6 address counts as its /64, which one
-// subscriber holds), one per client. A login is one request from the
-// device's address and one from the SP's, and two requests of its client.
+// Abuse limits (issues 6 and 9), on by default (Config.WithDefaults; a
+// negative rate turns one off). Every bucket is a token bucket
+// (internal/ratelimit) on the server's clock; each is keyed so that nobody
+// can spend somebody else's budget:
 //
-// Answers:
-//   - /authorize, source address over its limit: checked first, before any
-//     work (not even the client is looked up), so no redirect URI is known
-//     to be good: 429 with Retry-After and the error page.
-//   - /authorize, client over its limit: checked once fosite has validated
-//     the client and redirect URI, before the network is asked: a redirect
-//     with error=temporarily_unavailable (OIDC Core §3.1.2.6 / RFC 6749
+//   - per address, /authorize: spent first, before any work (not even the
+//     client is looked up), by the source address (IPv6: its /64). Behind
+//     CGNAT many subscribers share one public address, so it is generous: a
+//     backstop that bounds the network lookups one address can cause. Over
+//     it no redirect URI is known to be good: 429 with Retry-After and the
+//     error page.
+//   - per device, /authorize: spent once the network has said which session
+//     holds the address (and, behind CGNAT, the source port), keyed by the
+//     client and that session's address and port block. CGNAT neighbours
+//     (one address, different port blocks) have their own buckets, and
+//     anonymous requests naming an SP's public client_id spend only the
+//     sender's own budget, never the SP's: the client is not authenticated
+//     at /authorize, so its id alone keys nothing. Over it: a redirect with
+//     error=temporarily_unavailable (OIDC Core §3.1.2.6 / RFC 6749
 //     §4.1.2.1, what a client must already handle) and Retry-After.
-//   - /token, source address over its limit: checked before the body is read.
-//   - /token, client over its limit: checked once the client has
-//     authenticated (counting unauthenticated claims would let anyone spend
-//     an SP's budget), before the code is touched, so the code stays usable.
+//   - per client, /token: spent once the client has authenticated (counting
+//     unauthenticated claims would let anyone spend an SP's budget), before
+//     the code is touched, so the code stays usable.
+//   - failed client authentication per address, /token: an address whose
+//     failures (invalid_client) have emptied its bucket is refused before
+//     the body is read; successful requests cost nothing, so an SP's
+//     backend, which sends every token request from one address, is
+//     limited only per client.
+//   - an address that cannot be read (a forwarding header the configured
+//     source cannot parse) fails closed: all such requests share one small
+//     bucket, at /authorize and at /token.
 //   - Both /token answers are 429 with Retry-After and an RFC 6749 §5.2 body
 //     {"error":"temporarily_unavailable"}. RFC 6749 names no rate-limit error
 //     at the token endpoint; "slow_down" is RFC 8628's device-flow polling
@@ -38,23 +54,113 @@ import (
 //     temporarily_unavailable is the registered OAuth error meaning "try
 //     again later" (the one this server already answers when Postgres is
 //     down), and HTTP 429 with Retry-After says how long.
+//
+// Buckets live in the process: behind a balancer each replica counts its own.
+
+// Defaults of the abuse limits (requests per second, burst). They are sized
+// so that nothing a real deployment does comes near them and this
+// repository's load generator (`numverify bench`: one device running flows
+// back to back reaches about 250 logins/s on a 2-core machine, 64 devices
+// about 500 logins/s from one SP client) is not throttled, while a flood is.
+const (
+	DefaultRateLimitPerIP                  = 500
+	DefaultRateLimitPerIPBurst             = 1000
+	DefaultRateLimitPerDevice              = 100
+	DefaultRateLimitPerDeviceBurst         = 1000
+	DefaultRateLimitPerClient              = 5000
+	DefaultRateLimitPerClientBurst         = 10000
+	DefaultRateLimitAuthFailuresPerIP      = 10
+	DefaultRateLimitAuthFailuresPerIPBurst = 100
+)
+
+// The bucket shared by every request whose address cannot be read.
+const (
+	unreadableAddressRate  = 10
+	unreadableAddressBurst = 20
+	unreadableAddressKey   = "unreadable"
+)
+
+// NoRateLimit as a Config rate turns that limit off (0 is the default's).
+const NoRateLimit = -1
 
 // maxLimiterKeys bounds the memory of each limiter.
 const maxLimiterKeys = 100_000
 
-type limits struct {
-	perIP, perClient *ratelimit.Limiter
+// Reasons of a login refused for rate (metrics.go lists the others).
+const reasonRateLimitedDevice = "rate_limited_device"
+
+// rateLimit is one configured limit: a rate and its burst.
+type rateLimit struct {
+	name  string
+	rate  *float64
+	burst *int
+	def   float64
+	defB  int
 }
 
-func newLimits(cfg Config) limits {
-	var l limits
-	if cfg.RateLimitPerIP > 0 {
-		l.perIP = ratelimit.New(cfg.RateLimitPerIP, cfg.RateLimitPerIPBurst, maxLimiterKeys)
+func (c *Config) rateLimits() []rateLimit {
+	return []rateLimit{
+		{"rate limit per IP", &c.RateLimitPerIP, &c.RateLimitPerIPBurst, DefaultRateLimitPerIP, DefaultRateLimitPerIPBurst},
+		{"rate limit per device", &c.RateLimitPerDevice, &c.RateLimitPerDeviceBurst, DefaultRateLimitPerDevice, DefaultRateLimitPerDeviceBurst},
+		{"rate limit per client", &c.RateLimitPerClient, &c.RateLimitPerClientBurst, DefaultRateLimitPerClient, DefaultRateLimitPerClientBurst},
+		{"rate limit of authentication failures per IP", &c.RateLimitAuthFailuresPerIP, &c.RateLimitAuthFailuresPerIPBurst,
+			DefaultRateLimitAuthFailuresPerIP, DefaultRateLimitAuthFailuresPerIPBurst},
 	}
-	if cfg.RateLimitPerClient > 0 {
-		l.perClient = ratelimit.New(cfg.RateLimitPerClient, cfg.RateLimitPerClientBurst, maxLimiterKeys)
+}
+
+// withRateLimitDefaults sets each unset (zero) limit to its default and
+// each unset burst to the rate rounded up.
+func (c Config) withRateLimitDefaults() Config {
+	for _, l := range c.rateLimits() {
+		if *l.rate == 0 {
+			*l.rate = l.def
+			if *l.burst == 0 {
+				*l.burst = l.defB
+			}
+		}
+		if *l.burst == 0 && *l.rate > 0 {
+			*l.burst = int(math.Ceil(*l.rate))
+		}
 	}
-	return l
+	return c
+}
+
+func (c Config) validateRateLimits() []error {
+	var problems []error
+	for _, l := range c.rateLimits() {
+		if math.IsNaN(*l.rate) || math.IsInf(*l.rate, 0) {
+			problems = append(problems, fmt.Errorf("%s %v: want a number of requests per second (negative: off)", l.name, *l.rate))
+		}
+		if *l.burst < 0 {
+			problems = append(problems, fmt.Errorf("%s burst %d: want 0 or more", l.name, *l.burst))
+		}
+	}
+	return problems
+}
+
+type limits struct {
+	now          func() time.Time
+	perIP        *ratelimit.Limiter
+	perDevice    *ratelimit.Limiter
+	perClient    *ratelimit.Limiter
+	authFailures *ratelimit.Limiter
+	unreadable   *ratelimit.Limiter
+}
+
+// newLimits makes the limiters of cfg (defaults applied); a negative rate
+// gives a limiter that allows everything.
+func newLimits(cfg Config, now func() time.Time) limits {
+	if now == nil {
+		now = time.Now
+	}
+	return limits{
+		now:          now,
+		perIP:        ratelimit.New(cfg.RateLimitPerIP, cfg.RateLimitPerIPBurst, maxLimiterKeys),
+		perDevice:    ratelimit.New(cfg.RateLimitPerDevice, cfg.RateLimitPerDeviceBurst, maxLimiterKeys),
+		perClient:    ratelimit.New(cfg.RateLimitPerClient, cfg.RateLimitPerClientBurst, maxLimiterKeys),
+		authFailures: ratelimit.New(cfg.RateLimitAuthFailuresPerIP, cfg.RateLimitAuthFailuresPerIPBurst, maxLimiterKeys),
+		unreadable:   ratelimit.New(unreadableAddressRate, unreadableAddressBurst, 1),
+	}
 }
 
 // addressKey is the rate-limit key of a source address.
@@ -67,27 +173,64 @@ func addressKey(a netip.Addr) string {
 	return a.String()
 }
 
-// allowAddress spends one request of the request's source address; when it
-// cannot be told (no limit applies then: such a login is refused anyway).
-func (s *Server) allowAddress(r *http.Request, endpoint string) (bool, time.Duration) {
-	if s.limits.perIP == nil {
-		return true, 0
-	}
-	addr, err := clientAddress(r, s.trusted)
-	if err != nil {
-		return true, 0
-	}
-	ok, retry := s.limits.perIP.Allow(addressKey(addr.Addr()), time.Now())
-	if !ok {
-		s.metrics.rateLimited.WithLabelValues(endpoint, "ip").Inc()
-	}
-	return ok, retry
+// deviceKey is the rate-limit key of a client's logins from one session:
+// its address (or IPv6 prefix) and port block, which behind CGNAT tells
+// neighbours apart.
+func deviceKey(clientID string, session network.Session) string {
+	return clientID + " " + session.IP.String() + " " + strconv.Itoa(int(session.Ports.Low)) + "-" + strconv.Itoa(int(session.Ports.High))
 }
 
+// allowAddress spends one /authorize request of the request's source
+// address, or of the shared bucket of unreadable addresses.
+func (s *Server) allowAddress(r *http.Request, endpoint string) (bool, time.Duration) {
+	addr, err := s.clientAddress(r)
+	if err != nil {
+		return s.spend(s.limits.unreadable, unreadableAddressKey, endpoint, "unreadable_address")
+	}
+	return s.spend(s.limits.perIP, addressKey(addr.Addr()), endpoint, "ip")
+}
+
+// allowDevice spends one login of the client from the session the network
+// resolved the request to.
+func (s *Server) allowDevice(clientID string, session network.Session) (bool, time.Duration) {
+	return s.spend(s.limits.perDevice, deviceKey(clientID, session), "authorize", "device")
+}
+
+// allowClient spends one request of an authenticated client.
 func (s *Server) allowClient(clientID, endpoint string) (bool, time.Duration) {
-	ok, retry := s.limits.perClient.Allow(clientID, time.Now())
+	return s.spend(s.limits.perClient, clientID, endpoint, "client")
+}
+
+// allowTokenAddress admits a /token request unless its address has used up
+// its failed authentications; a request whose address cannot be read spends
+// one of the shared bucket of unreadable addresses.
+func (s *Server) allowTokenAddress(r *http.Request) (bool, time.Duration) {
+	addr, err := s.clientAddress(r)
+	if err != nil {
+		return s.spend(s.limits.unreadable, unreadableAddressKey, "token", "unreadable_address")
+	}
+	if blocked, retry := s.limits.authFailures.Blocked(addressKey(addr.Addr()), s.limits.now()); blocked {
+		s.metrics.rateLimited.WithLabelValues("token", "auth_failures").Inc()
+		return false, retry
+	}
+	return true, 0
+}
+
+// chargeAuthFailure spends one failure of the request's address when err
+// is a failed client authentication (invalid_client).
+func (s *Server) chargeAuthFailure(r *http.Request, err error) {
+	if err == nil || fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
+		return
+	}
+	if addr, addrErr := s.clientAddress(r); addrErr == nil {
+		s.limits.authFailures.Allow(addressKey(addr.Addr()), s.limits.now())
+	}
+}
+
+func (s *Server) spend(l *ratelimit.Limiter, key, endpoint, kind string) (bool, time.Duration) {
+	ok, retry := l.Allow(key, s.limits.now())
 	if !ok {
-		s.metrics.rateLimited.WithLabelValues(endpoint, "client").Inc()
+		s.metrics.rateLimited.WithLabelValues(endpoint, kind).Inc()
 	}
 	return ok, retry
 }

@@ -265,34 +265,32 @@ func TestPrivateKeyJWT(t *testing.T) {
 		}
 	}
 
-	replayed := assertion(t, sp, tokenURL, time.Now(), time.Minute, randomString())
-	t.Run("aud = token endpoint", func(t *testing.T) {
+	replayed := assertion(t, sp, srv.issuer, time.Now(), time.Minute, randomString())
+	t.Run("aud = issuer", func(t *testing.T) {
 		if err := exchange(t, replayed); err != nil {
 			t.Fatal(err)
 		}
 	})
-	t.Run("aud = issuer", func(t *testing.T) {
-		if err := exchange(t, assertion(t, sp, srv.issuer, time.Now(), time.Minute, randomString())); err != nil {
-			t.Fatal(err)
-		}
+	t.Run("aud = token endpoint", func(t *testing.T) {
+		wantInvalidClient(t, exchange(t, assertion(t, sp, tokenURL, time.Now(), time.Minute, randomString())))
 	})
 	t.Run("replayed", func(t *testing.T) { wantInvalidClient(t, exchange(t, replayed)) })
 	t.Run("expired", func(t *testing.T) {
-		wantInvalidClient(t, exchange(t, assertion(t, sp, tokenURL, time.Now().Add(-3*time.Minute), time.Minute, randomString())))
+		wantInvalidClient(t, exchange(t, assertion(t, sp, srv.issuer, time.Now().Add(-3*time.Minute), time.Minute, randomString())))
 	})
 	t.Run("another audience", func(t *testing.T) {
 		wantInvalidClient(t, exchange(t, assertion(t, sp, "https://other-as.example/token", time.Now(), time.Minute, randomString())))
 	})
 	t.Run("lifetime over 300 s", func(t *testing.T) {
-		wantInvalidClient(t, exchange(t, assertion(t, sp, tokenURL, time.Now(), 10*time.Minute, randomString())))
+		wantInvalidClient(t, exchange(t, assertion(t, sp, srv.issuer, time.Now(), 10*time.Minute, randomString())))
 	})
 	t.Run("no iat", func(t *testing.T) {
 		wantInvalidClient(t, exchange(t, signJWT(t, sp.key, sp.kid, map[string]any{
-			"iss": sp.id, "sub": sp.id, "aud": tokenURL, "jti": randomString(), "exp": time.Now().Add(time.Minute).Unix()})))
+			"iss": sp.id, "sub": sp.id, "aud": srv.issuer, "jti": randomString(), "exp": time.Now().Add(time.Minute).Unix()})))
 	})
 	t.Run("signed by another key", func(t *testing.T) {
 		impostor := srv.client(store.ClientSpec{TokenEndpointAuthMethod: store.AuthMethodPrivateKeyJWT})
 		impostor.id = sp.id
-		wantInvalidClient(t, exchange(t, assertion(t, impostor, tokenURL, time.Now(), time.Minute, randomString())))
+		wantInvalidClient(t, exchange(t, assertion(t, impostor, srv.issuer, time.Now(), time.Minute, randomString())))
 	})
 }

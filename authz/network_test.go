@@ -17,7 +17,10 @@ import (
 
 func TestTrustedProxyHeaders(t *testing.T) {
 	// The proxy is 127.20.0.0/16; devices are elsewhere in 127/8.
-	srv := startServer(t, config(func(c *authz.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.20.0.0/16")} }))
+	srv := startServer(t, config(func(c *authz.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.20.0.0/16")}
+		c.ClientAddressFrom = authz.AddressFromXForwardedFor
+	}))
 	sp := srv.client(store.ClientSpec{})
 	dev := srv.newDevice()
 	proxy := newDetachedDeviceAt(netip.MustParseAddr("127.20.0.1"))
@@ -47,7 +50,7 @@ func TestTrustedProxyHeaders(t *testing.T) {
 	}{
 		"X-Forwarded-For":                 {http.Header{"X-Forwarded-For": {dev.addr.String()}}, ""},
 		"X-Forwarded-For with port":       {http.Header{"X-Forwarded-For": {dev.addr.String()}, "X-Forwarded-Port": {"40001"}}, ""},
-		"Forwarded":                       {http.Header{"Forwarded": {`for="` + dev.addr.String() + `:40001";proto=https`}}, ""},
+		"Forwarded is not the source":     {http.Header{"Forwarded": {`for="` + dev.addr.String() + `:40001";proto=https`}}, "access_denied"},
 		"spoofed left of the real client": {http.Header{"X-Forwarded-For": {"10.9.9.9, " + dev.addr.String()}}, ""},
 		"client spoofing a trusted hop":   {http.Header{"X-Forwarded-For": {dev.addr.String() + ", 127.10.250.250"}}, "access_denied"},
 		"no header: the proxy itself":     {nil, "access_denied"},

@@ -60,6 +60,8 @@ func checkRequestObject(ctx context.Context, raw string, plain url.Values, clien
 		return invalid("The request object must carry iat and exp.")
 	case claims.ID == "":
 		return invalid("The request object must carry a jti.")
+	case !cleanText(claims.ID):
+		return invalid("The request object's jti holds a control character.")
 	}
 	if lifetime := claims.Expiry.Time().Sub(claims.IssuedAt.Time()); lifetime <= 0 || lifetime > maxRequestObjectLifetime {
 		return invalid("The request object's exp must be after its iat and at most %d seconds later.", int(maxRequestObjectLifetime.Seconds()))

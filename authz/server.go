@@ -37,6 +37,8 @@ type Deps struct {
 	// Registerer receives the server's Prometheus metrics (metrics.go); nil:
 	// not exported.
 	Registerer prometheus.Registerer
+	// Now is the clock of the abuse limits (tests); default time.Now.
+	Now func() time.Time
 }
 
 // Server is the authorization server; Handler serves its endpoints.
@@ -48,7 +50,7 @@ type Server struct {
 	keys     Keys
 	resolver network.Resolver
 	logger   *slog.Logger
-	trusted  trustedProxies
+	address  addressSource
 	subjects subjects
 	metadata []byte // discovery document
 	limits   limits
@@ -86,9 +88,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		keys:     deps.Keys,
 		resolver: deps.Resolver,
 		logger:   deps.Logger.With("component", "authz"),
-		trusted:  trustedProxies(cfg.TrustedProxies),
+		address:  newAddressSource(cfg),
 		subjects: subjects{key: keystore.DeriveKey(cfg.SecretsKey, labelPairwise)},
-		limits:   newLimits(cfg),
+		limits:   newLimits(cfg, deps.Now),
 		metrics:  newMetrics(deps.Registerer),
 	}
 	s.provider, s.codes = newProvider(cfg, deps.Store, deps.SecretHasher, deps.Keys, func(clientID string) (bool, time.Duration) {

@@ -40,6 +40,10 @@ def load_all(path):
 # ---------------------------------------------------------------- compose
 
 SERVERS = {"authz": 9090, "resource": 9091, "network": 9092}
+# /metrics is served only on this port (NUMVERIFY_METRICS_ADDR), never on the
+# servers' own ports (no NUMVERIFY_METRICS_TOKEN in the shipped files).
+METRICS_PORT = 9100
+MIN_ADMIN_TOKEN = 32
 
 
 def check_compose(path):
@@ -83,6 +87,17 @@ def check_compose(path):
             fail(f"{name}: NUMVERIFY_TRUSTED_PROXIES is not empty")
         if not s.get("read_only") or "ALL" not in s.get("cap_drop", []):
             fail(f"{name}: not read_only with cap_drop ALL")
+        if env.get("NUMVERIFY_METRICS_ADDR") != f":{METRICS_PORT}":
+            fail(f"{name}: NUMVERIFY_METRICS_ADDR is not :{METRICS_PORT} (what Prometheus scrapes)")
+        if env.get("NUMVERIFY_METRICS_TOKEN"):
+            fail(f"{name}: NUMVERIFY_METRICS_TOKEN puts /metrics on the public port")
+        for p in s.get("ports", []):
+            target = p.get("target") if isinstance(p, dict) else str(p).split(":")[-1]
+            if str(target) == str(METRICS_PORT):
+                fail(f"{name}: the metrics port is published ({p})")
+    admin = str(services.get("network", {}).get("environment", {}).get("NUMVERIFY_NETWORK_ADMIN_TOKEN", ""))
+    if len(admin) < MIN_ADMIN_TOKEN:
+        fail(f"network: NUMVERIFY_NETWORK_ADMIN_TOKEN shorter than {MIN_ADMIN_TOKEN} characters (the server refuses it)")
     for p in services.get("network", {}).get("ports", []):
         ip = p.get("host_ip") if isinstance(p, dict) else str(p).rsplit(":", 2)[0]
         if ip not in ("127.0.0.1",):
@@ -228,13 +243,54 @@ def check_k8s(overlay, path):
             if not any(all(l.get(a) == b for a, b in sel.items()) for l in pods_labels):
                 fail(f"{k}/{n}: selects no pod")
     cm = by_kind_name.get(("ConfigMap", "numverify-config"), {}).get("data", {})
-    for key in ("NUMVERIFY_ISSUER", "NUMVERIFY_TRUSTED_PROXIES", "NUMVERIFY_ACCESS_TOKEN_FORMAT", "NUMVERIFY_RESOURCE_TOKEN_FORMAT"):
+    check_k8s_metrics(by_kind_name, cm)
+    if overlay == "dev":
+        import base64
+        token = (by_kind_name.get(("Secret", "numverify"), {}).get("data") or {}).get("network-admin-token")
+        for (k, n), d in by_kind_name.items():
+            if k == "Secret" and n.startswith("numverify") and "network-admin-token" in (d.get("data") or {}):
+                token = d["data"]["network-admin-token"]
+        if token is not None and len(base64.b64decode(token)) < MIN_ADMIN_TOKEN:
+            fail(f"dev network-admin-token shorter than {MIN_ADMIN_TOKEN} characters (the server refuses it)")
+    for key in ("NUMVERIFY_ISSUER", "NUMVERIFY_TRUSTED_PROXIES", "NUMVERIFY_CLIENT_ADDRESS_FROM", "NUMVERIFY_ACCESS_TOKEN_FORMAT", "NUMVERIFY_RESOURCE_TOKEN_FORMAT"):
         if key not in cm:
             fail(f"ConfigMap numverify-config lacks {key}")
     if overlay == "production" and not cm.get("NUMVERIFY_ISSUER", "").startswith("https://"):
         fail("production issuer is not https")
+    # serve authz refuses trusted proxies with the peer as source, and a proxy
+    # source without trusted proxies.
+    source = cm.get("NUMVERIFY_CLIENT_ADDRESS_FROM") or "peer"
+    if (source == "peer") != (not cm.get("NUMVERIFY_TRUSTED_PROXIES")):
+        fail(f"NUMVERIFY_CLIENT_ADDRESS_FROM={source} does not match NUMVERIFY_TRUSTED_PROXIES (authz would not start)")
+    if cm.get("NUMVERIFY_CLIENT_PORT_HEADER", "").lower() == "x-forwarded-port":
+        fail("NUMVERIFY_CLIENT_PORT_HEADER is X-Forwarded-Port (the proxy's listener port)")
     summary = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
     done(f"k8s {overlay}: {summary}")
+
+
+def check_k8s_metrics(by_kind_name, cm):
+    """/metrics only on the metrics port: set in the ConfigMap, scraped there,
+    in no Service and routed by no Ingress."""
+    if cm.get("NUMVERIFY_METRICS_ADDR") != f":{METRICS_PORT}":
+        fail(f"ConfigMap numverify-config: NUMVERIFY_METRICS_ADDR is not :{METRICS_PORT}")
+    if "NUMVERIFY_METRICS_TOKEN" in cm:
+        fail("ConfigMap numverify-config sets NUMVERIFY_METRICS_TOKEN: /metrics would be on the public ports")
+    for (k, n), d in by_kind_name.items():
+        if k == "Deployment" and n in ("numverify-authz", "numverify-resource", "numverify-network"):
+            ann = d["spec"]["template"]["metadata"].get("annotations", {})
+            if ann.get("prometheus.io/port") != str(METRICS_PORT):
+                fail(f"{k}/{n}: prometheus.io/port is not {METRICS_PORT}")
+        if k == "Service":
+            for p in d["spec"].get("ports", []):
+                if p.get("port") == METRICS_PORT or p.get("targetPort") in (METRICS_PORT, "metrics"):
+                    fail(f"Service/{n} exposes the metrics port")
+        if k == "Ingress":
+            for rule in d["spec"].get("rules", []):
+                for path in (rule.get("http") or {}).get("paths", []):
+                    p = path.get("path", "/")
+                    port = path.get("backend", {}).get("service", {}).get("port", {})
+                    if p.startswith("/metrics") or port.get("number") == METRICS_PORT or port.get("name") == "metrics":
+                        fail(f"Ingress/{n} routes /metrics ({p} -> {port})")
 
 
 # ---------------------------------------------------------------- prometheus
@@ -250,7 +306,7 @@ def check_prometheus(path, flavour):
         fail("no scrape_configs job numverify")
     elif flavour == "compose":
         targets = {t for sc in job.get("static_configs", []) for t in sc.get("targets", [])}
-        want = {f"{n}:{p}" for n, p in SERVERS.items()}
+        want = {f"{n}:{METRICS_PORT}" for n in SERVERS}
         if targets != want:
             fail(f"targets {sorted(targets)} != {sorted(want)}")
     else:

@@ -188,7 +188,7 @@ type stack struct {
 
 func newStack(t testing.TB, dbURL string) *stack {
 	t.Helper()
-	s := &stack{t: t, bin: binary(t), dbURL: dbURL, adminToken: rand.Text()}
+	s := &stack{t: t, bin: binary(t), dbURL: dbURL, adminToken: rand.Text() + rand.Text()}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s.env = []string{
@@ -196,6 +196,10 @@ func newStack(t testing.TB, dbURL string) *stack {
 		"NUMVERIFY_SECRETS_KEY=" + hex.EncodeToString(key),
 		"NUMVERIFY_NETWORK_ADMIN_TOKEN=" + s.adminToken,
 		"NUMVERIFY_LOG_FORMAT=json",
+		// /metrics on each server's port behind a token, and each process's
+		// own metrics listener on a free port (processes run side by side).
+		"NUMVERIFY_METRICS_TOKEN=" + e2eMetricsToken,
+		"NUMVERIFY_METRICS_ADDR=127.0.0.1:0",
 	}
 	s.run("migrate", "up")
 	return s
@@ -490,11 +494,19 @@ func callAPI(client *http.Client, method, u, token string, body *string, headers
 
 func str(s string) *string { return &s }
 
+// e2eMetricsToken is the --metrics-token of every stack.
+const e2eMetricsToken = "e2e-metrics-token-of-at-least-32-characters"
+
 // metric returns the sum of the samples of a metric whose label set
 // contains every one of labels (e.g. `route="/token"`), read from /metrics.
 func metric(base, name string, labels ...string) (float64, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(base + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eMetricsToken)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -16,11 +17,23 @@ import (
 	"github.com/numverify/numverify/internal/pg"
 )
 
+// MinAdminTokenLength is the shortest admin token accepted outside insecure
+// development mode: 32 characters (e.g. `openssl rand -hex 16`) put guessing
+// out of reach even unthrottled.
+const MinAdminTokenLength = 32
+
 // AdminConfig configures the admin API.
 type AdminConfig struct {
-	Token    string // bearer token every request must carry; required unless Insecure
-	Insecure bool   // development only: no authentication at all
+	// Token is the bearer token every request must carry: required, and at
+	// least MinAdminTokenLength characters, unless Insecure.
+	Token string
+	// Insecure is development only: a short token is accepted, and with no
+	// token at all the API runs without authentication.
+	Insecure bool
+	// Failures throttles failed authentications per source address.
+	Failures FailureLimit
 	Logger   *slog.Logger
+	Now      func() time.Time // default time.Now
 }
 
 // Admin is the simulated core's admin API: attach, detach, list, lookup.
@@ -28,20 +41,22 @@ type Admin struct {
 	store     *Store
 	tokenHash [sha256.Size]byte
 	insecure  bool
+	failures  *failureThrottle
 	logger    *slog.Logger
 	echo      *echo.Echo
 }
 
 // NewAdmin builds the admin API on store.
 func NewAdmin(store *Store, cfg AdminConfig) (*Admin, error) {
-	if cfg.Token == "" && !cfg.Insecure {
-		return nil, errors.New("network admin API: an admin token is required (or insecure development mode)")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Admin{store: store, tokenHash: sha256.Sum256([]byte(cfg.Token)), insecure: cfg.Insecure, logger: logger}
+	a := &Admin{store: store, tokenHash: sha256.Sum256([]byte(cfg.Token)), insecure: cfg.Insecure && cfg.Token == "",
+		failures: newFailureThrottle(cfg.Failures, cfg.Now), logger: logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.handleError
@@ -75,16 +90,20 @@ func (a *Admin) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.insecure {
 			return next(c)
 		}
+		source := a.failures.key(c.Request())
+		if err := a.failures.check(c, source); err != nil {
+			return err
+		}
 		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		token = strings.TrimSpace(token)
 		if !strings.EqualFold(scheme, "Bearer") || token == "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="numverify-network"`)
-			return &apiError{http.StatusUnauthorized, "unauthenticated", "a bearer token is required"}
+			return a.failures.failed(c, source, &apiError{http.StatusUnauthorized, "unauthenticated", "a bearer token is required"})
 		}
 		sum := sha256.Sum256([]byte(token))
 		if subtle.ConstantTimeCompare(sum[:], a.tokenHash[:]) != 1 {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="numverify-network", error="invalid_token"`)
-			return &apiError{http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid"}
+			return a.failures.failed(c, source, &apiError{http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid"})
 		}
 		return next(c)
 	}

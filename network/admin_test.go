@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-const testToken = "s3cret-admin-token"
+const testToken = "s3cret-admin-token-of-32-characters"
 
 type apiCase struct {
 	name       string
@@ -131,6 +131,15 @@ func TestAdminAPI(t *testing.T) {
 			}},
 		{"attach malformed msisdn", "POST", "/sessions", tok, `{"msisdn":"0612345678"}`, 400, "invalid_argument", nil},
 		{"attach malformed address", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"999.1.1.1"}`, 400, "invalid_argument", nil},
+		{"attach unspecified IPv4", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"0.0.0.0"}`, 400, "invalid_argument", nil},
+		{"attach unspecified IPv6", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"::"}`, 400, "invalid_argument", nil},
+		{"attach unspecified IPv6 /64", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"::/64"}`, 400, "invalid_argument", nil},
+		{"attach IPv4 multicast", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"239.1.2.3"}`, 400, "invalid_argument", nil},
+		{"attach IPv4 link-local multicast", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"224.0.0.1"}`, 400, "invalid_argument", nil},
+		{"attach IPv6 link-local multicast", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"ff02::1"}`, 400, "invalid_argument", nil},
+		{"attach IPv6 multicast /64", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"ff0e::/64"}`, 400, "invalid_argument", nil},
+		{"attach broadcast", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"255.255.255.255"}`, 400, "invalid_argument", nil},
+		{"attach mapped unspecified", "POST", "/sessions", tok, `{"msisdn":"+33612345678","ip":"::ffff:0.0.0.0"}`, 400, "invalid_argument", nil},
 		{"attach malformed JSON", "POST", "/sessions", tok, `{"msisdn":`, 400, "invalid_argument", nil},
 		{"attach wrong JSON type", "POST", "/sessions", tok, `{"msisdn":33612345678}`, 400, "invalid_argument", nil},
 		{"attach unknown field", "POST", "/sessions", tok, `{"msisdn":"+33612345678","owner":"x"}`, 400, "invalid_argument", nil},
@@ -227,5 +236,16 @@ func TestNewAdminRequiresToken(t *testing.T) {
 	}
 	if _, err := NewAdmin(nil, AdminConfig{Insecure: true}); err != nil {
 		t.Fatalf("NewAdmin insecure: %v", err)
+	}
+	for _, short := range []string{"x", strings.Repeat("a", MinAdminTokenLength-1)} {
+		if _, err := NewAdmin(nil, AdminConfig{Token: short}); err == nil || !strings.Contains(err.Error(), "32") {
+			t.Errorf("NewAdmin with a %d-character token: %v; want refused", len(short), err)
+		}
+		if _, err := NewAdmin(nil, AdminConfig{Token: short, Insecure: true}); err != nil {
+			t.Errorf("NewAdmin insecure with a short token: %v", err)
+		}
+	}
+	if _, err := NewAdmin(nil, AdminConfig{Token: strings.Repeat("a", MinAdminTokenLength)}); err != nil {
+		t.Errorf("NewAdmin with a %d-character token: %v", MinAdminTokenLength, err)
 	}
 }

@@ -53,6 +53,16 @@ func (p Pools) Validate() error {
 			problems = append(problems, fmt.Errorf("CGNAT address %s: must lie outside the IPv4 pool %s", p.CGNATAddress, p.IPv4))
 		}
 	}
+	for _, pool := range []struct {
+		what   string
+		prefix netip.Prefix
+	}{{"IPv4 pool", p.IPv4}, {"IPv6 pool", p.IPv6}, {"CGNAT address", netip.PrefixFrom(p.CGNATAddress, p.CGNATAddress.BitLen())}} {
+		if pool.prefix.IsValid() {
+			if err := checkUnicastPool(pool.what, pool.prefix.Masked()); err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
 	size, first := p.cgnatBlockSize(), p.cgnatFirstPort()
 	if size < 1 || size > 65536 {
 		problems = append(problems, fmt.Errorf("CGNAT block size %d: must be between 1 and 65536", size))

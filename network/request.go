@@ -167,6 +167,9 @@ func (spec *attachSpec) setAddress(r AttachRequest) error {
 	if err != nil {
 		return err
 	}
+	if err := checkUnicast(ip); err != nil {
+		return err
+	}
 	ports := AllPorts
 	if r.Ports != "" {
 		if ports, err = ParsePortRange(r.Ports); err != nil {

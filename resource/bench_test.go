@@ -26,15 +26,15 @@ func (w *benchWriter) WriteHeader(code int)        { w.status = code }
 // comparison), with distinct valid tokens, from parallel goroutines.
 func BenchmarkVerify(b *testing.B) {
 	is := newTestIssuer(b)
-	ts := startServer(b, is, nil)
-	handler := ts.Handler()
 	for _, variant := range []struct {
-		name string
-		seal func() string
+		name   string
+		format TokenFormat
+		seal   func() string
 	}{
-		{"nested", func() string { return is.token(testPhone) }},
-		{"direct", func() string { return is.direct(is.claims(testPhone)) }},
+		{"nested", FormatJWT, func() string { return is.token(testPhone) }},
+		{"direct", FormatJWTDirect, func() string { return is.direct(is.claims(testPhone)) }},
 	} {
+		handler := startServer(b, is, func(c *Config) { c.TokenFormat = variant.format }).Handler()
 		tokens := make([]string, 2000)
 		for i := range tokens {
 			tokens[i] = "Bearer " + variant.seal()

@@ -211,7 +211,7 @@ func startServerOn(t testing.TB, is *testIssuer, db *pgtest.DB, configure func(*
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(s.Close)
-	if cfg.TokenFormat == FormatJWT {
+	if cfg.TokenFormat != FormatOpaque {
 		waitFor(t, 5*time.Second, "keys loaded", func() bool { return s.Ready(ctx) == nil })
 	}
 	handler := httpx.Observe("resource", s.Handler(), logger, httpx.NewMetrics(prometheus.NewRegistry()))

@@ -108,6 +108,9 @@ func (in *introspector) validate(ctx context.Context, token string) (principal, 
 	}
 	claims := contract.AccessClaims{ClientID: resp.ClientID, Scope: resp.Scope, ID: resp.Jti,
 		PhoneNumber: resp.PhoneNumber, AMR: resp.AMR, Expiry: jwt.NewNumericDate(exp)}
+	if resp.Iat != 0 {
+		claims.IssuedAt = jwt.NewNumericDate(time.Unix(resp.Iat, 0))
+	}
 	if resp.Ext != nil {
 		if claims.PhoneNumber == "" {
 			claims.PhoneNumber = resp.Ext.PhoneNumber

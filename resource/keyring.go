@@ -188,14 +188,14 @@ func acceptVerificationKey(jwk jose.JSONWebKey) (any, bool) {
 	return nil, false
 }
 
-// acceptDecryptionKey keeps private P-256 keys (nested tokens) and 256-bit
-// symmetric keys (direct tokens).
-func acceptDecryptionKey(jwk jose.JSONWebKey) (any, bool) {
-	switch k := jwk.Key.(type) {
-	case *ecdsa.PrivateKey:
-		return k, k.Curve == elliptic.P256()
-	case []byte:
-		return k, len(k) == 32
-	}
-	return nil, false
+// acceptNestedDecryptionKey keeps private P-256 keys (FormatJWT).
+func acceptNestedDecryptionKey(jwk jose.JSONWebKey) (any, bool) {
+	k, ok := jwk.Key.(*ecdsa.PrivateKey)
+	return k, ok && k.Curve == elliptic.P256()
+}
+
+// acceptDirectKey keeps 256-bit symmetric keys (FormatJWTDirect).
+func acceptDirectKey(jwk jose.JSONWebKey) (any, bool) {
+	k, ok := jwk.Key.([]byte)
+	return k, ok && len(k) == 32
 }

@@ -102,7 +102,7 @@ func (s *Server) authorized(permission contract.Permission, h handlerWithPrincip
 			return err
 		}
 		httpx.SetClientID(req.Context(), p.clientID)
-		if p.jti != "" && s.revoked.has(p.jti) {
+		if p.jti != "" && s.revoked.has(p.jti) || s.revoked.clientRevoked(p.clientID, p.issuedAt) {
 			s.metrics.rejectedReason("revoked")
 			return errInvalidCredentials.with("The access token has been revoked.")
 		}

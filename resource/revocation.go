@@ -17,9 +17,14 @@ import (
 // revocations is the in-memory set of revoked token ids, read lock-free on
 // every request; each entry is kept until the token would have expired.
 type revocations struct {
-	set  sync.Map // jti → expiry (time.Time)
-	size atomic.Int64
+	set     sync.Map // jti → expiry (time.Time)
+	size    atomic.Int64
+	clients sync.Map // client id → clientRevocation
 }
+
+// clientRevocation revokes every token of a client issued at or before
+// before; kept until expires.
+type clientRevocation struct{ before, expires time.Time }
 
 func newRevocations() *revocations { return &revocations{} }
 
@@ -34,8 +39,40 @@ func (r *revocations) add(jti string, expiresAt time.Time) {
 	}
 }
 
+// revokeClient records a client-level revocation (the later one wins).
+func (r *revocations) revokeClient(clientID string, rev clientRevocation) {
+	if old, ok := r.clients.Load(clientID); ok {
+		o := old.(clientRevocation)
+		if o.before.After(rev.before) {
+			rev.before = o.before
+		}
+		if o.expires.After(rev.expires) {
+			rev.expires = o.expires
+		}
+	}
+	r.clients.Store(clientID, rev)
+}
+
+// clientRevoked reports whether a token of clientID issued at issuedAt is
+// revoked with its client; a token without iat is, when its client is.
+// An iat has whole seconds, so a token issued in the second of the
+// revocation is refused too.
+func (r *revocations) clientRevoked(clientID string, issuedAt time.Time) bool {
+	v, ok := r.clients.Load(clientID)
+	if !ok {
+		return false
+	}
+	return issuedAt.IsZero() || !issuedAt.After(v.(clientRevocation).before)
+}
+
 // prune forgets the revocations of tokens that have expired.
 func (r *revocations) prune(now time.Time) {
+	r.clients.Range(func(k, v any) bool {
+		if now.After(v.(clientRevocation).expires) {
+			r.clients.Delete(k)
+		}
+		return true
+	})
 	r.set.Range(func(k, v any) bool {
 		if exp, _ := v.(time.Time); now.After(exp) {
 			if _, deleted := r.set.LoadAndDelete(k); deleted {
@@ -138,7 +175,8 @@ func (l *revocationListener) session(ctx context.Context) error {
 	}
 	conn := pooled.Hijack() // ours alone, never returned to the pool
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{contract.RevocationChannel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{contract.RevocationChannel}.Sanitize()+
+		"; LISTEN "+pgx.Identifier{contract.ClientRevocationChannel}.Sanitize()); err != nil {
 		return err
 	}
 	if err := l.loadAll(ctx, conn); err != nil {
@@ -153,6 +191,8 @@ func (l *revocationListener) session(ctx context.Context) error {
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == contract.ClientRevocationChannel:
+			l.recordClient(ctx, conn, n.Payload)
 		case err == nil:
 			l.record(ctx, conn, n.Payload)
 		case ctx.Err() != nil:
@@ -188,6 +228,9 @@ func (l *revocationListener) loadAll(ctx context.Context, conn *pgx.Conn) error 
 		return nil
 	})
 	if err == nil {
+		err = l.loadClients(ctx, conn)
+	}
+	if err == nil {
 		l.set.prune(l.now())
 		l.metrics.revokedTokens(l.set.size.Load())
 	}
@@ -205,5 +248,38 @@ func (l *revocationListener) record(ctx context.Context, conn *pgx.Conn, jti str
 	defer cancel()
 	if err := conn.QueryRow(qctx, `SELECT expires_at FROM revoked_tokens WHERE jti = $1`, jti).Scan(&exp); err == nil {
 		l.set.add(jti, exp)
+	}
+}
+
+// loadClients loads every unexpired client-level revocation.
+func (l *revocationListener) loadClients(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT client_id, revoked_before, expires_at FROM revoked_clients WHERE expires_at > now()`)
+	if err != nil {
+		return err
+	}
+	var clientID string
+	var rev clientRevocation
+	_, err = pgx.ForEachRow(rows, []any{&clientID, &rev.before, &rev.expires}, func() error {
+		l.set.revokeClient(clientID, rev)
+		return nil
+	})
+	return err
+}
+
+// recordClient revokes a notified client's tokens at once (every one, until
+// its row is read: failing closed), then reads the row.
+func (l *revocationListener) recordClient(ctx context.Context, conn *pgx.Conn, clientID string) {
+	if clientID == "" {
+		return
+	}
+	now := l.now()
+	l.set.revokeClient(clientID, clientRevocation{before: now.Add(l.fallbackRetention), expires: now.Add(l.fallbackRetention)})
+	var rev clientRevocation
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := conn.QueryRow(qctx, `SELECT revoked_before, expires_at FROM revoked_clients WHERE client_id = $1`, clientID).
+		Scan(&rev.before, &rev.expires)
+	if err == nil {
+		l.set.clients.Store(clientID, rev)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,15 +35,20 @@ import (
 type TokenFormat string
 
 const (
-	// FormatJWT: encrypted RFC 9068 tokens validated offline.
+	// FormatJWT: RFC 9068 tokens signed by the authorization server and
+	// encrypted to this server's key (nested, ECDH-ES), validated offline.
 	FormatJWT TokenFormat = "jwt"
+	// FormatJWTDirect: RFC 9068 claims encrypted with the key both servers
+	// share (dir, A256GCM), validated offline. Each JWT format refuses the
+	// other's tokens.
+	FormatJWTDirect TokenFormat = "jwt-dir"
 	// FormatOpaque: tokens the authorization server introspects (RFC 7662).
 	FormatOpaque TokenFormat = "opaque"
 )
 
 // KeySource returns the resource server's decryption keys: private P-256
-// JWKs (nested tokens) and 32-byte symmetric JWKs whose Key is a []byte
-// (direct tokens), each with its kid. It is called at start and again, rate
+// JWKs (FormatJWT) or 32-byte symmetric JWKs whose Key is a []byte
+// (FormatJWTDirect), each with its kid; keys of the other format are ignored. It is called at start and again, rate
 // limited, when a token names a kid it has not returned; keys it stops
 // returning stay usable for Config.KeyGrace, so a rotation never fails a
 // token issued just before it.
@@ -65,7 +71,7 @@ type Config struct {
 	// Audience must be among a token's aud.
 	Audience    string
 	TokenFormat TokenFormat
-	// DecryptionKeys is required for the jwt format.
+	// DecryptionKeys is required for the jwt and jwt-dir formats.
 	DecryptionKeys KeySource
 	KeyGrace       time.Duration // default 1 h
 	// KeyRefreshInterval is the least time between two fetches of keys
@@ -85,9 +91,14 @@ type Config struct {
 	// NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK.
 	AllowNonNetworkAuthentication bool
 	// RateLimit is the requests per second allowed to each client (by the
-	// token's client_id), with bursts of RateBurst; 0 disables it.
+	// token's client_id), with bursts of RateBurst; 0 is DefaultRateLimit,
+	// NoLimit (any negative value) none.
 	RateLimit float64
 	RateBurst int
+	// MaxFailedVerifies is how many times one token may answer
+	// devicePhoneNumberVerified=false before verify refuses it (limits.go);
+	// 0 is DefaultMaxFailedVerifies, NoLimit (any negative value) no cap.
+	MaxFailedVerifies int
 	// MaxBodyBytes bounds a request body; default 4096.
 	MaxBodyBytes int64
 	// ClockSkew is the leeway on exp, nbf and iat; 0 means the default 30 s,
@@ -129,9 +140,7 @@ func (c *Config) setDefaults() {
 	case c.ClockSkew < 0:
 		c.ClockSkew = 0
 	}
-	if c.RateBurst == 0 && c.RateLimit > 0 {
-		c.RateBurst = max(1, int(c.RateLimit))
-	}
+	c.setLimitDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -156,10 +165,11 @@ func (c *Config) Validate() error {
 	check(isHTTPURL(c.Issuer), "issuer %q must be an http(s) URL", c.Issuer)
 	check(c.DiscoveryURL == "" || isHTTPURL(c.DiscoveryURL), "discovery URL %q must be an http(s) URL", c.DiscoveryURL)
 	check(c.Audience != "", "audience must not be empty")
-	check(c.TokenFormat == FormatJWT || c.TokenFormat == FormatOpaque, "token format %q must be jwt or opaque", c.TokenFormat)
-	check(c.TokenFormat != FormatJWT || c.DecryptionKeys != nil, "the jwt token format needs decryption keys")
+	check(c.TokenFormat == FormatJWT || c.TokenFormat == FormatJWTDirect || c.TokenFormat == FormatOpaque,
+		"token format %q must be jwt, jwt-dir or opaque", c.TokenFormat)
+	check(c.TokenFormat == FormatOpaque || c.DecryptionKeys != nil, "the %s token format needs decryption keys", c.TokenFormat)
 	check(c.TokenFormat != FormatOpaque || c.IntrospectionClientID != "", "the opaque token format needs an introspection client id")
-	check(c.RateLimit >= 0, "rate limit %v must not be negative", c.RateLimit)
+	check(!math.IsNaN(c.RateLimit) && !math.IsInf(c.RateLimit, 0), "rate limit %v must be a number (negative: off)", c.RateLimit)
 	check(c.RateBurst >= 0, "rate burst %d must not be negative", c.RateBurst)
 	check(c.MaxBodyBytes > 0, "max body bytes %d must be positive", c.MaxBodyBytes)
 	check(c.ClockSkew >= 0 && c.ClockSkew <= 5*time.Minute, "clock skew %v must be between 0 and 5m", c.ClockSkew)
@@ -183,6 +193,7 @@ type Server struct {
 	revoked   *revocations
 	listener  *revocationListener
 	limiter   *ratelimit.Limiter
+	failures  *verifyFailures
 	metrics   *metrics
 	openapiV2 []byte
 	openapiV0 []byte
@@ -210,6 +221,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: newMetrics(cfg.Registry),
 		cancel:  cancel,
 	}
+	s.failures = newVerifyFailures(cfg.MaxFailedVerifies, cfg.ClockSkew, cfg.Now, cfg.Registry)
 	var err error
 	if s.openapiV2, s.openapiV0, err = openAPIDocuments(); err != nil {
 		cancel()
@@ -217,7 +229,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	disco := newDiscovery(cfg.DiscoveryURL, cfg.Issuer, cfg.HTTPClient)
 	switch cfg.TokenFormat {
-	case FormatJWT:
+	case FormatJWT, FormatJWTDirect:
 		s.tokens = newJWTValidator(bg, cfg, disco, s.metrics, s.log, &s.wg)
 	case FormatOpaque:
 		s.tokens = newIntrospector(bg, cfg, disco, s.metrics, s.log)

@@ -18,6 +18,7 @@ type principal struct {
 	permissions contract.Permissions
 	network     bool // amr contains "nba"
 	expiresAt   time.Time
+	issuedAt    time.Time // zero when the token has no iat
 }
 
 // tokenValidator turns a bearer token into a principal, or an *apiError
@@ -135,5 +136,6 @@ func principalFromClaims(c contract.AccessClaims) principal {
 		permissions: perms,
 		network:     c.NetworkAuthenticated(),
 		expiresAt:   c.ExpiresAt(),
+		issuedAt:    c.IssuedAt.Time(),
 	}
 }

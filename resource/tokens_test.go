@@ -44,11 +44,10 @@ func TestTokenValidation(t *testing.T) {
 	}{
 		{"nested_es256", valid, 200, ""},
 		{"nested_rs256", is.nestedWith(is.claims(testPhone), "sig-rsa"), 200, ""},
-		{"direct", is.direct(is.claims(testPhone)), 200, ""},
+		{"direct_in_jwt_mode", is.direct(is.claims(testPhone)), 401, "41"},
 		{"signed_by_foreign_key_same_kid", must(contract.SealNested(is.claims(testPhone), foreignSigner, jose.JSONWebKey{Key: &is.encKey.PublicKey, KeyID: is.encKID})), 401, "41"},
 		{"encrypted_for_another_server", must(contract.SealNested(is.claims(testPhone), is.signingKey("sig-1"), jose.JSONWebKey{Key: &otherResourceKey.PublicKey, KeyID: is.encKID})), 401, "41"},
-		{"direct_with_another_key", must(contract.SealDirect(is.claims(testPhone), make([]byte, 32), is.dirKID)), 401, "41"},
-		{"unknown_encryption_kid", must(contract.SealDirect(is.claims(testPhone), is.dirKey, "dir-unknown")), 401, "41"},
+		{"unknown_encryption_kid", must(contract.SealNested(is.claims(testPhone), is.signingKey("sig-1"), jose.JSONWebKey{Key: &is.encKey.PublicKey, KeyID: "enc-unknown"})), 401, "41"},
 		{"tampered_ciphertext", tamper(valid, 3), 401, "41"},
 		{"tampered_tag", tamper(valid, 4), 401, "41"},
 		{"tampered_header", tamper(valid, 0), 401, "41"},

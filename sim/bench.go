@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,17 +20,28 @@ import (
 
 // Bench modes.
 const (
-	ModeFlow   = "flow"   // authorize → token → verify, each iteration
-	ModeVerify = "verify" // verify alone, with tokens issued before the clock starts
+	ModeFlowVerify = "flow+verify" // authorize → token → exactly one verify with that token
+	ModeFlow       = "flow"        // the former name of flow+verify
+	ModeLogin      = "login"       // authorize → token, no verify
+	ModeVerify     = "verify"      // verify alone, with tokens issued before the clock starts
 )
+
+// Modes lists the bench modes.
+var Modes = []string{ModeFlowVerify, ModeFlow, ModeLogin, ModeVerify}
 
 // BenchConfig is one load run.
 type BenchConfig struct {
 	RP          RPConfig
 	Mode        string
 	Devices     int
-	Concurrency int
-	Duration    time.Duration
+	Concurrency int // closed loop: iterations in flight (at most one per device)
+	// Rate, when positive, runs an open loop instead: this many arrivals per
+	// second on a fixed schedule, each on a free device (waiting for one if
+	// all are busy), its latency measured from its scheduled start, so that
+	// a server slowing down shows as latency and not as fewer requests
+	// (coordinated omission).
+	Rate     float64
+	Duration time.Duration
 	// Network attaches each device (nil: the sessions exist already, made
 	// with `numverify network attach` for the same addresses and numbers).
 	Network *NetworkAdmin
@@ -39,17 +51,21 @@ type BenchConfig struct {
 	// FirstMSISDN is device 0's number; device i has FirstMSISDN+i.
 	// Default +33700000000.
 	FirstMSISDN string
-	// Progress, when set, receives a line every ProgressEvery (default 5 s).
-	Progress      io.Writer
-	ProgressEvery time.Duration
+	// Progress, when set, receives a line every ReportEvery (default 10 s):
+	// that interval's rate, p50 and p99 and errors, so a decay is visible.
+	Progress    io.Writer
+	ReportEvery time.Duration
 }
 
 func (c *BenchConfig) defaults() error {
 	if c.Mode == "" {
 		c.Mode = ModeFlow
 	}
-	if c.Mode != ModeFlow && c.Mode != ModeVerify {
-		return fmt.Errorf("bench: mode %q: want flow or verify", c.Mode)
+	if !slices.Contains(Modes, c.Mode) {
+		return fmt.Errorf("bench: mode %q: want one of %s", c.Mode, strings.Join(Modes, ", "))
+	}
+	if c.Rate < 0 {
+		return fmt.Errorf("bench: rate %v: want 0 (closed loop) or more", c.Rate)
 	}
 	if c.Devices <= 0 {
 		return errors.New("bench: at least one device")
@@ -66,8 +82,8 @@ func (c *BenchConfig) defaults() error {
 	if c.FirstMSISDN == "" {
 		c.FirstMSISDN = "+33700000000"
 	}
-	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = 5 * time.Second
+	if c.ReportEvery <= 0 {
+		c.ReportEvery = 10 * time.Second
 	}
 	return nil
 }
@@ -77,7 +93,11 @@ type BenchReport struct {
 	Mode        string  `json:"mode"`
 	Devices     int     `json:"devices"`
 	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"` // open loop: arrivals per second scheduled
 	Seconds     float64 `json:"seconds"`
+	// Unstarted counts open-loop arrivals still waiting for a free device
+	// when the run ended.
+	Unstarted uint64 `json:"unstarted,omitempty"`
 	// OK counts completed flows (mode flow) or verify requests (mode verify)
 	// that gave the right answer; Failed those that did not.
 	OK      uint64      `json:"ok"`
@@ -86,6 +106,8 @@ type BenchReport struct {
 	Steps   []StepStats `json:"steps"`
 	Errors  []ErrorKind `json:"errors"`
 	PerTick []Tick      `json:"per_second_timeline"`
+	// Intervals are the lines printed every ReportEvery.
+	Intervals []Interval `json:"intervals"`
 }
 
 // StepStats are one step's latencies, in milliseconds.
@@ -127,12 +149,18 @@ type benchRun struct {
 	rp     *RelyingParty
 	steps  map[string]*Histogram
 	order  []string
+	unit   string // the step that is one iteration, from its (scheduled) start
 	errMu  sync.Mutex
 	errs   map[[2]string]uint64
 	ok     atomic.Uint64
 	failed atomic.Uint64
 	start  time.Time
 	ticks  []struct{ ok, failed atomic.Uint64 }
+
+	interval  atomic.Pointer[intervalStats]
+	intervals []Interval
+	inFlight  atomic.Int64
+	unstarted atomic.Uint64
 }
 
 // RunBench attaches the devices, runs the load for the configured duration,
@@ -152,10 +180,13 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	}
 	run := &benchRun{cfg: cfg, rp: rp}
 	run.reset()
-	if cfg.Mode == ModeFlow {
-		run.order = []string{"authorize", "token", "verify", "flow"}
-	} else {
-		run.order = []string{"verify"}
+	switch cfg.Mode {
+	case ModeFlowVerify, ModeFlow:
+		run.order, run.unit = []string{"authorize", "token", "verify", "flow"}, "flow"
+	case ModeLogin:
+		run.order, run.unit = []string{"authorize", "token", "login"}, "login"
+	case ModeVerify:
+		run.order, run.unit = []string{"verify", "call"}, "call"
 		if err := run.issueTokens(ctx, devices); err != nil {
 			return nil, err
 		}
@@ -166,11 +197,12 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 
 func (r *benchRun) reset() {
 	r.steps = map[string]*Histogram{}
-	for _, s := range []string{"authorize", "token", "verify", "flow", "refresh"} {
+	for _, s := range []string{"authorize", "token", "verify", "flow", "login", "call", "refresh"} {
 		r.steps[s] = &Histogram{}
 	}
 	r.errs = map[[2]string]uint64{}
 	r.ticks = make([]struct{ ok, failed atomic.Uint64 }, int(r.cfg.Duration/time.Second)+61)
+	r.interval.Store(&intervalStats{})
 }
 
 func setUpDevices(ctx context.Context, cfg BenchConfig) ([]*benchDevice, error) {
@@ -261,8 +293,10 @@ func (r *benchRun) issueTokens(ctx context.Context, devices []*benchDevice) erro
 	})
 }
 
-// loop runs the workers until the duration has passed; in-flight requests
-// finish (they are not cut, so a stop is never counted as an error).
+// loop runs the iterations until the duration has passed, in a closed loop
+// (Concurrency workers back to back) or an open one (Rate); in-flight
+// requests finish (they are not cut, so a stop is never counted as an
+// error).
 func (r *benchRun) loop(ctx context.Context, devices []*benchDevice) *BenchReport {
 	queue := make(chan *benchDevice, len(devices))
 	for _, d := range devices {
@@ -272,59 +306,80 @@ func (r *benchRun) loop(ctx context.Context, devices []*benchDevice) *BenchRepor
 	defer cancel()
 	r.start = time.Now()
 	done := make(chan struct{})
-	go r.progress(stop, done)
-	var wg sync.WaitGroup
-	for range r.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for stop.Err() == nil {
-				d := <-queue
-				r.iteration(ctx, d)
-				queue <- d
-			}
-		}()
+	reported := make(chan struct{})
+	go func() {
+		r.reportIntervals(done)
+		close(reported)
+	}()
+	if r.cfg.Rate > 0 {
+		r.openLoop(ctx, stop, queue)
+	} else {
+		var wg sync.WaitGroup
+		for range r.cfg.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for stop.Err() == nil {
+					d := <-queue
+					r.iteration(ctx, d, time.Now())
+					queue <- d
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	elapsed := time.Since(r.start)
 	close(done)
-	return r.report(time.Since(r.start))
+	<-reported
+	return r.report(elapsed)
 }
 
-func (r *benchRun) iteration(ctx context.Context, d *benchDevice) {
+// iteration runs one flow (or verify) on d; its unit latency counts from
+// scheduled, when it was due to start.
+func (r *benchRun) iteration(ctx context.Context, d *benchDevice, scheduled time.Time) {
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
 	var err error
-	if r.cfg.Mode == ModeFlow {
-		start := time.Now()
-		if _, err = r.flow(ctx, d, true); err == nil {
-			r.steps["flow"].Record(time.Since(start))
-		}
-	} else {
+	switch r.cfg.Mode {
+	case ModeVerify:
 		if d.token == nil || time.Until(d.token.Expiry) < 20*time.Second {
 			start := time.Now()
 			tokens, ferr := r.flow(ctx, d, false)
 			if ferr != nil {
-				r.count(ferr)
+				r.count(ferr, 0)
 				return
 			}
 			r.steps["refresh"].Record(time.Since(start))
 			d.token = tokens
 		}
 		err = r.verify(ctx, d, d.token.AccessToken, true)
+	default:
+		_, err = r.flow(ctx, d, r.cfg.Mode != ModeLogin)
 	}
-	r.count(err)
+	var took time.Duration
+	if err == nil {
+		took = time.Since(scheduled)
+		r.steps[r.unit].Record(took)
+	}
+	r.count(err, took)
 }
 
-func (r *benchRun) count(err error) {
+// count records the outcome of one iteration (took: its unit latency).
+func (r *benchRun) count(err error, took time.Duration) {
 	i := int(time.Since(r.start) / time.Second)
 	if i >= len(r.ticks) {
 		i = len(r.ticks) - 1
 	}
+	interval := r.interval.Load()
 	if err != nil {
 		r.failed.Add(1)
 		r.ticks[i].failed.Add(1)
+		interval.failed.Add(1)
 		return
 	}
 	r.ok.Add(1)
 	r.ticks[i].ok.Add(1)
+	interval.latency.Record(took)
 }
 
 // flow runs authorize → token (→ verify when withVerify), recording each
@@ -436,25 +491,10 @@ func (r *benchRun) fail(step string, err error) {
 	r.errMu.Unlock()
 }
 
-func (r *benchRun) progress(stop context.Context, done <-chan struct{}) {
-	if r.cfg.Progress == nil {
-		return
-	}
-	ticker := time.NewTicker(r.cfg.ProgressEvery)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-ticker.C:
-			fmt.Fprintf(r.cfg.Progress, "%6.0fs  %d ok  %d failed\n", time.Since(r.start).Seconds(), r.ok.Load(), r.failed.Load())
-		}
-	}
-}
-
 func (r *benchRun) report(elapsed time.Duration) *BenchReport {
-	rep := &BenchReport{Mode: r.cfg.Mode, Devices: r.cfg.Devices, Concurrency: r.cfg.Concurrency,
-		Seconds: elapsed.Seconds(), OK: r.ok.Load(), Failed: r.failed.Load()}
+	rep := &BenchReport{Mode: r.cfg.Mode, Devices: r.cfg.Devices, Concurrency: r.cfg.Concurrency, Rate: r.cfg.Rate,
+		Seconds: elapsed.Seconds(), OK: r.ok.Load(), Failed: r.failed.Load(), Unstarted: r.unstarted.Load(),
+		Intervals: r.intervals}
 	rep.PerSec = float64(rep.OK) / elapsed.Seconds()
 	names := r.order
 	if r.steps["refresh"].Count() > 0 {
@@ -481,11 +521,22 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Print writes the report for a human.
 func (rep *BenchReport) Print(w io.Writer) {
 	unit := "flows"
-	if rep.Mode == ModeVerify {
+	switch rep.Mode {
+	case ModeVerify:
 		unit = "verifies"
+	case ModeLogin:
+		unit = "logins"
 	}
-	fmt.Fprintf(w, "mode %s: %d devices, concurrency %d, %.1f s\n", rep.Mode, rep.Devices, rep.Concurrency, rep.Seconds)
-	fmt.Fprintf(w, "%d %s ok, %d failed: %.1f %s/s\n\n", rep.OK, unit, rep.Failed, rep.PerSec, unit)
+	loop := fmt.Sprintf("concurrency %d", rep.Concurrency)
+	if rep.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %g/s (latency from each scheduled start)", rep.Rate)
+	}
+	fmt.Fprintf(w, "mode %s: %d devices, %s, %.1f s\n", rep.Mode, rep.Devices, loop, rep.Seconds)
+	fmt.Fprintf(w, "%d %s ok, %d failed: %.1f %s/s\n", rep.OK, unit, rep.Failed, rep.PerSec, unit)
+	if rep.Unstarted > 0 {
+		fmt.Fprintf(w, "%d arrivals never started: no device was free (too few devices for the rate, or the server fell behind)\n", rep.Unstarted)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-10s %9s %9s %9s %9s %9s %9s\n", "step", "count", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms")
 	for _, s := range rep.Steps {
 		fmt.Fprintf(w, "%-10s %9d %9.2f %9.2f %9.2f %9.2f %9.2f\n", s.Step, s.Count, s.Mean, s.P50, s.P90, s.P99, s.Max)

@@ -127,18 +127,11 @@ func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
 	return clients, nil
 }
 
-// DeleteClient removes a client and every request record issued to it;
-// ErrNotFound when there is none.
+// DeleteClient removes a client and every request record issued to it, and
+// revokes every token it was issued (DeleteClientAndRevoke with the default
+// retention); ErrNotFound when there is none.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM oauth2_clients WHERE id = $1`, id)
-	s.clients.forget(id)
-	if err != nil {
-		return fmt.Errorf("delete client: %w", pg.MapError(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("client %q: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.DeleteClientAndRevoke(ctx, id, DefaultClientRevocationRetention)
 }
 
 func scanClient(row pgx.Row) (*Client, error) {

@@ -33,12 +33,7 @@ func (s *Store) LoadCodeExchange(ctx context.Context, codeSignature, code string
 	codeSig, oidcSig := hashSignature(codeSignature), hashSignature(code)
 	keys := []rowKey{{kindCode, string(codeSig)}, {kindPKCE, string(codeSig)}, {kindOIDC, string(oidcSig)}}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT r.kind, `+requestColumns+`
-		FROM oauth2_requests r JOIN oauth2_clients c ON c.id = r.client_id
-		WHERE (r.kind = 'code' AND r.signature = $1) OR (r.kind = 'pkce' AND r.signature = $1)
-			OR (r.kind = 'oidc' AND r.signature = $2)
-		ORDER BY r.kind
-		FOR UPDATE OF r`, codeSig, oidcSig)
+	b.Queue(sqlLoadCodeExchange, codeSig, oidcSig)
 	br, err := st.send(ctx, b, false)
 	if err != nil {
 		return fmt.Errorf("load code exchange: %w", pg.MapError(err))
@@ -76,4 +71,24 @@ func (s *Store) LoadCodeExchange(ctx context.Context, codeSignature, code string
 		st.locked[key] = found[key] // nil: no such record
 	}
 	return nil
+}
+
+// sqlLoadCodeExchange locks and reads the code, PKCE and OpenID Connect
+// records of one exchange, in that order (the order of the UNION ALL: a
+// locking CTE runs when first read). Each is looked up by its whole primary
+// key with plain equalities, joined to its client by the client's key, so
+// that every cached plan of it is three index lookups: the single statement
+// it replaces, an OR of the three keys, was planned as a sequential scan when
+// prepared on a small table, and kept that plan as the table grew.
+var sqlLoadCodeExchange = `WITH
+	code AS (` + lockedRequest(kindCode, "$1") + `),
+	pkce AS (` + lockedRequest(kindPKCE, "$1") + `),
+	oidc AS (` + lockedRequest(kindOIDC, "$2") + `)
+	SELECT * FROM code UNION ALL SELECT * FROM pkce UNION ALL SELECT * FROM oidc`
+
+func lockedRequest(k kind, signatureParam string) string {
+	return `SELECT r.kind, ` + requestColumns + `
+		FROM oauth2_requests r JOIN oauth2_clients c ON c.id = r.client_id
+		WHERE r.kind = '` + string(k) + `' AND r.signature = ` + signatureParam + `
+		FOR UPDATE OF r`
 }

@@ -245,18 +245,5 @@ func (s *Store) deleteRequest(ctx context.Context, k kind, signature string) err
 	return nil
 }
 
-// PurgeExpired deletes request records that expired more than margin ago
-// and client-assertion jti records that have expired, and returns how many
-// rows went. Keep margin at least the access-token lifetime, so that a code
-// replayed after it expired still finds the tokens it issued to revoke.
-func (s *Store) PurgeExpired(ctx context.Context, margin time.Duration) (int64, error) {
-	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM oauth2_requests WHERE expires_at < now() - make_interval(secs => $1)`, margin.Seconds())
-	if err != nil {
-		return 0, fmt.Errorf("purge expired requests: %w", pg.MapError(err))
-	}
-	jtis, err := s.db(ctx).Exec(ctx, `DELETE FROM oauth2_client_assertion_jtis WHERE expires_at < now()`)
-	if err != nil {
-		return tag.RowsAffected(), fmt.Errorf("purge expired client assertion jtis: %w", pg.MapError(err))
-	}
-	return tag.RowsAffected() + jtis.RowsAffected(), nil
-}
+// Expired records are deleted by internal/janitor (janitor.Tasks says when
+// each kind expires), on a timer in `numverify serve`.

@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/janitor"
 )
 
 // kindOps are the create/get/delete of one kind of request record.
@@ -200,9 +201,10 @@ func testExpiry(t *testing.T, f *fixture) {
 	_ = f.store.SetClientAssertionJWT(f.ctx, "old-jti", time.Now().Add(-time.Minute))
 	_ = f.store.SetClientAssertionJWT(f.ctx, "new-jti", time.Now().Add(time.Minute))
 
-	n, err := f.store.PurgeExpired(f.ctx, time.Hour)
-	if err != nil || n != 2 {
-		t.Fatalf("PurgeExpired = %d, %v; want 2 (one request, one jti)", n, err)
+	purger := janitor.NewPurger(f.db.Pool, janitor.Tasks(janitor.Lifetimes{AccessToken: 5 * time.Minute, ClockSkew: 30 * time.Second}))
+	results, err := purger.Once(f.ctx)
+	if n := deleted(results); err != nil || n != 2 {
+		t.Fatalf("purge = %d, %v; want 2 (one access token, one jti)", n, err)
 	}
 	if _, err := f.store.GetAccessTokenSession(f.ctx, "old-sig", emptySession()); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("expired record after purge: %v, want fosite.ErrNotFound", err)

@@ -32,6 +32,7 @@ func TestStorage(t *testing.T) {
 		{"SignatureHashedAndFormSanitised", testSignatureHashedAndFormSanitised},
 		{"CodeInvalidation", testCodeInvalidation},
 		{"Expiry", testExpiry},
+		{"PurgeKeepsRedeemedCodesForReplay", testPurgeKeepsRedeemedCodesForReplay},
 		{"RevokeAccessTokenAnnounces", testRevokeAccessTokenAnnounces},
 		{"RevokeRefreshToken", testRevokeRefreshToken},
 		{"Transactions", testTransactions},

@@ -55,9 +55,7 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 			return s.write(ctx, write{op: writeRedeem, kind: kindCode, signature: []byte(key.signature)})
 		}
 	}
-	tag, err := s.execShortLived(ctx, `
-		UPDATE oauth2_requests SET active = false
-		WHERE kind = 'code' AND signature = $1 AND active`, hashSignature(signature))
+	tag, err := s.execShortLived(ctx, sqlRedeemCode, hashSignature(signature))
 	if err != nil {
 		return fmt.Errorf("invalidate code: %w", pg.MapError(err))
 	}

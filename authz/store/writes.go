@@ -129,23 +129,23 @@ func queueMerged(b *pgx.Batch, ws []write) {
 	}
 }
 
-// queueWrites queues one statement doing op to every record of ws.
+// queueWrites queues the statements doing op to every record of ws: one
+// multi-row INSERT, or one DELETE or UPDATE per record. Every statement that
+// finds rows names one whole primary key with plain equalities (no = ANY, no
+// OR): that is the only shape whose cached generic plan is an index lookup
+// whatever the planner's statistics say (see plans_test.go); a generic plan
+// for `signature = ANY($1)` assumes ten elements and, cached while the table
+// was small, scanned every code by kind alone.
 func queueWrites(b *pgx.Batch, op writeOp, ws []write) {
 	switch op {
 	case writeDelete:
-		kinds, sigs := make([]string, len(ws)), make([][]byte, len(ws))
-		for i, w := range ws {
-			kinds[i], sigs[i] = string(w.kind), w.signature
+		for _, w := range ws {
+			b.Queue(sqlDeleteRequest, string(w.kind), w.signature)
 		}
-		b.Queue(`DELETE FROM oauth2_requests WHERE (kind, signature) IN
-			(SELECT * FROM unnest($1::text[], $2::bytea[]))`, kinds, sigs)
 	case writeRedeem:
-		sigs := make([][]byte, len(ws))
-		for i, w := range ws {
-			sigs[i] = w.signature
+		for _, w := range ws {
+			b.Queue(sqlRedeemCode, w.signature)
 		}
-		b.Queue(`UPDATE oauth2_requests SET active = false
-			WHERE kind = 'code' AND signature = ANY($1::bytea[]) AND active`, sigs)
 	case writeInsert:
 		args := make([]any, 0, len(ws)*insertColumns)
 		for _, w := range ws {
@@ -157,6 +157,13 @@ func queueWrites(b *pgx.Batch, op writeOp, ws []write) {
 		b.Queue(insertSQL(len(ws)), args...)
 	}
 }
+
+const (
+	sqlDeleteRequest = `DELETE FROM oauth2_requests WHERE kind = $1 AND signature = $2`
+	// sqlRedeemCode turns an active code inactive: it affects one row only
+	// for the first of concurrent redemptions.
+	sqlRedeemCode = `UPDATE oauth2_requests SET active = false WHERE kind = 'code' AND signature = $1 AND active`
+)
 
 const insertColumns = 15
 

@@ -15,7 +15,7 @@ import (
 // benchCommand drives many simulated devices through the flow, or verify
 // alone, and reports throughput, latency percentiles and errors by kind.
 func benchCommand() command {
-	return command{name: "bench", summary: "load generator: many devices, each from its own loopback address, through the flow or verify alone",
+	return command{name: "bench", summary: "load generator: many devices, each from its own loopback address, through the flow or verify alone, in a closed or open loop",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			issuer := fs.String("issuer", "http://localhost:9090", "the authorization server's issuer")
 			clientID := fs.String("client-id", "", "client id of an SP client allowed to verify (required)")
@@ -27,18 +27,25 @@ func benchCommand() command {
 			adminToken := fs.String("network-admin-token", "", "bearer token of the network admin API")
 			preAttached := fs.Bool("pre-attached", false, "do not attach: sessions already hold the device addresses with the device numbers")
 			devices := fs.Int("devices", 64, "number of simulated devices, each with its own address and session")
-			concurrency := fs.Int("concurrency", 0, "flows (or requests) in flight at once; at most one per device (0: one per device)")
+			concurrency := fs.Int("concurrency", 0, "closed loop: flows (or requests) in flight at once; at most one per device (0: one per device)")
+			rate := fs.Float64("rate", 0, "open loop: start this many flows (or requests) per second on a fixed schedule, each on a free device, latency measured from its scheduled start (0: closed loop)")
 			duration := fs.Duration("duration", 10*time.Second, "how long to run")
-			mode := fs.String("mode", sim.ModeFlow, "flow (authorize → token → verify) or verify (verify alone with tokens issued beforehand)")
+			reportEvery := fs.Duration("report-every", 10*time.Second, "print a line to stderr every interval: that interval's rate, p50 and p99 latency, and errors")
+			mode := fs.String("mode", sim.ModeFlowVerify,
+				"flow+verify (authorize → token → one verify with that token; flow is its former name), login (authorize → token) or verify (verify alone with tokens issued beforehand)")
 			prefix := fs.String("device-prefix", "127.30.0.0/16", "device addresses: device i sends from the (i+1)-th address of this prefix")
 			firstMSISDN := fs.String("first-msisdn", "+33700000000", "device 0's number; device i has this plus i")
 			asJSON := fs.Bool("json", false, "print the report as JSON")
+			output := fs.String("output", "", "write the report to this file instead of stdout")
 			return func(ctx context.Context, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
 				}
 				if *clientID == "" || *clientSecret == "" {
 					return fmt.Errorf("--client-id and --client-secret are required (numverify client create): %w", errUsage)
+				}
+				if *reportEvery <= 0 || *rate < 0 {
+					return fmt.Errorf("--report-every must be positive and --rate 0 or more: %w", errUsage)
 				}
 				devicePrefix, err := netip.ParsePrefix(*prefix)
 				if err != nil {
@@ -47,8 +54,8 @@ func benchCommand() command {
 				cfg := sim.BenchConfig{
 					RP: sim.RPConfig{Issuer: *issuer, ClientID: *clientID, ClientSecret: *clientSecret,
 						RedirectURL: *redirectURL, Scopes: strings.Fields(*scope), APIURL: *apiURL},
-					Mode: *mode, Devices: *devices, Concurrency: *concurrency, Duration: *duration,
-					DevicePrefix: devicePrefix, FirstMSISDN: *firstMSISDN, Progress: os.Stderr,
+					Mode: *mode, Devices: *devices, Concurrency: *concurrency, Rate: *rate, Duration: *duration,
+					DevicePrefix: devicePrefix, FirstMSISDN: *firstMSISDN, Progress: os.Stderr, ReportEvery: *reportEvery,
 				}
 				if !*preAttached {
 					cfg.Network = &sim.NetworkAdmin{BaseURL: *networkURL, Token: *adminToken}
@@ -57,10 +64,17 @@ func benchCommand() command {
 				if err != nil {
 					return err
 				}
-				if *asJSON {
-					return printJSON(os.Stdout, report)
+				out := os.Stdout
+				if *output != "" {
+					if out, err = os.Create(*output); err != nil {
+						return err
+					}
+					defer out.Close()
 				}
-				report.Print(os.Stdout)
+				if *asJSON {
+					return printJSON(out, report)
+				}
+				report.Print(out)
 				return nil
 			}
 		}}

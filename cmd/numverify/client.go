@@ -183,10 +183,12 @@ func printClients(out io.Writer, clients []*store.Client, asJSON bool) error {
 }
 
 func clientDeleteCommand() command {
-	return command{name: "client delete", summary: "delete a client and every code and token issued to it",
+	return command{name: "client delete", summary: "delete a client and every code and token issued to it; the resource servers refuse its tokens at once",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			db := addDatabaseFlags(fs)
 			id := fs.String("id", "", "the client id (required)")
+			retain := fs.Duration("revocation-retention", store.DefaultClientRevocationRetention,
+				"how long the resource servers keep refusing the client's tokens: at least serve authz's --access-token-lifetime")
 			return func(ctx context.Context, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
@@ -194,15 +196,18 @@ func clientDeleteCommand() command {
 				if *id == "" {
 					return fmt.Errorf("--id is required: %w", errUsage)
 				}
+				if *retain <= 0 {
+					return fmt.Errorf("--revocation-retention must be positive: %w", errUsage)
+				}
 				pool, err := db.open(ctx, "client", true)
 				if err != nil {
 					return err
 				}
 				defer pool.Close()
-				if err := store.New(pool, nil).DeleteClient(ctx, *id); err != nil {
+				if err := store.New(pool, nil).DeleteClientAndRevoke(ctx, *id, *retain); err != nil {
 					return err
 				}
-				fmt.Printf("deleted client %s\n", *id)
+				fmt.Printf("deleted client %s; every token it was issued is revoked\n", *id)
 				return nil
 			}
 		}}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,12 +39,20 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	_, dbURL := pgtest.NewEmpty(t)
-	adminToken := rand.Text()
+	adminToken := randomHex(32) // at least 32 characters
 	env := []string{
 		"DATABASE_URL=" + dbURL,
 		"NUMVERIFY_SECRETS_KEY=" + randomHex(32),
 		"NUMVERIFY_NETWORK_ADMIN_TOKEN=" + adminToken,
 		"NUMVERIFY_LOG_FORMAT=text",
+	}
+	// Keys by role: the resource server gets its own secrets key and never
+	// the one sealing the signing keys; the authorization server both.
+	resourceKey := "NUMVERIFY_RESOURCE_SECRETS_KEY=" + randomHex(32)
+	componentEnv := map[string][]string{
+		"authz":    append(slices.Clone(env), resourceKey),
+		"resource": {"DATABASE_URL=" + dbURL, "NUMVERIFY_LOG_FORMAT=text", resourceKey},
+		"network":  env,
 	}
 	runBinary(t, bin, env, "migrate", "up")
 
@@ -55,7 +64,7 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 		spURL:      "http://127.0.0.1:" + ports[3],
 	}
 	for _, component := range []string{"authz", "resource", "network"} {
-		startBinary(t, bin, env, append([]string{"serve", component}, e2eServeArgs(component, stack, ports)...)...)
+		startBinary(t, bin, componentEnv[component], append([]string{"serve", component}, e2eServeArgs(component, stack, ports)...)...)
 	}
 	waitHealthy(t, stack.issuer+"/healthz", strings.TrimSuffix(stack.apiURL, "/number-verification/v2")+"/healthz", stack.networkURL+"/healthz")
 
@@ -251,15 +260,17 @@ func nthAddr(base netip.Addr, n int) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
-// e2eServeArgs are the flags of `serve <component>` for the test's ports.
+// e2eServeArgs are the flags of `serve <component>` for the test's ports
+// (each process's metrics listener on a port of its own).
 func e2eServeArgs(component string, stack e2eStack, ports []string) []string {
+	metrics := []string{"--metrics-addr", "127.0.0.1:0"}
 	switch component {
 	case "authz":
-		return []string{"--authz-addr", "127.0.0.1:" + ports[0], "--issuer", stack.issuer}
+		return append(metrics, "--authz-addr", "127.0.0.1:"+ports[0], "--issuer", stack.issuer)
 	case "resource":
-		return []string{"--resource-addr", "127.0.0.1:" + ports[1], "--issuer", stack.issuer}
+		return append(metrics, "--resource-addr", "127.0.0.1:"+ports[1], "--issuer", stack.issuer)
 	case "network":
-		return []string{"--network-addr", "127.0.0.1:" + ports[2]}
+		return append(metrics, "--network-addr", "127.0.0.1:"+ports[2])
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,15 +16,67 @@ import (
 	"github.com/numverify/numverify/internal/keystore"
 )
 
-// secretsKeyFlag is NUMVERIFY_SECRETS_KEY: the one secret from which the key
-// encrypting private keys at rest and the client-secret HMAC key are derived.
+// secretsKeyFlag is NUMVERIFY_SECRETS_KEY: the authorization server's secret,
+// from which the key sealing the signing keys at rest and the client-secret
+// HMAC key are derived. Resource servers never get it.
 type secretsKeyFlag struct{ value string }
 
 func addSecretsKeyFlag(fs *flag.FlagSet) *secretsKeyFlag {
 	s := &secretsKeyFlag{}
 	fs.StringVar(&s.value, "secrets-key", "",
-		"the server secret (required): "+keystore.SecretsKeyHelp+"; the same on every authz and resource server")
+		"the authorization server's secret (required): "+keystore.SecretsKeyHelp+"; the same on every authz server, never on a resource server")
 	return s
+}
+
+// addResourceSecretsKeyFlag is NUMVERIFY_RESOURCE_SECRETS_KEY: the secret
+// sealing the resource server's decryption keys at rest, held by the
+// resource servers and the authorization server (which makes those keys).
+func addResourceSecretsKeyFlag(fs *flag.FlagSet) {
+	fs.String("resource-secrets-key", "",
+		"the resource server's secret: "+keystore.SecretsKeyHelp+"; required by `serve resource` (jwt formats), the same on the authz servers; "+
+			"where unset beside --secrets-key, derived from it (`numverify keys resource-secrets-key` prints that value)")
+}
+
+// resourceSecretsKey decodes --resource-secrets-key; when it is unset and
+// the process holds the secrets key (secretsKey not nil), it is derived from
+// that. It must differ from the secrets key: a resource server holding the
+// secrets key could read the signing keys.
+func resourceSecretsKey(value string, secretsKey []byte) ([]byte, error) {
+	if value == "" {
+		if secretsKey == nil {
+			return nil, fmt.Errorf("--resource-secrets-key (NUMVERIFY_RESOURCE_SECRETS_KEY) is required: %s; "+
+				"the authorization servers need the same value (`numverify keys resource-secrets-key` prints the one they derive when given none)",
+				keystore.SecretsKeyHelp)
+		}
+		return keystore.DeriveResourceSecretsKey(secretsKey), nil
+	}
+	k, err := keystore.ParseSecretsKey(value)
+	if err != nil {
+		return nil, fmt.Errorf("--resource-secrets-key: %w", err)
+	}
+	if secretsKey != nil && bytes.Equal(k, secretsKey) {
+		return nil, errors.New("--resource-secrets-key must differ from --secrets-key: resource servers hold it, and must not be able to read the signing keys")
+	}
+	return k, nil
+}
+
+func keysResourceSecretsKeyCommand() command {
+	return command{name: "keys resource-secrets-key",
+		summary: "print the resource secrets key an authz server derives from --secrets-key when --resource-secrets-key is unset (for resource servers run apart)",
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			secrets := addSecretsKeyFlag(fs)
+			return func(_ context.Context, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				key, err := secrets.key()
+				if err != nil {
+					return err
+				}
+				fmt.Println(base64.StdEncoding.EncodeToString(keystore.DeriveResourceSecretsKey(key)))
+				return nil
+			}
+		}}
 }
 
 // key decodes the flag, saying how to make one when it is missing or wrong.
@@ -80,7 +134,8 @@ func keysRotateCommand() command {
 					return err
 				}
 				defer pool.Close()
-				keys, err := keystore.New(pool, key)
+				// Signing keys only: they are sealed with the secrets key alone.
+				keys, err := keystore.Open(pool, keystore.Secrets{Authz: key})
 				if err != nil {
 					return err
 				}

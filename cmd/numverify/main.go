@@ -16,7 +16,7 @@ func commands() []command {
 		serveCommand(), serveAuthzCommand(), serveResourceCommand(), serveNetworkCommand(),
 		networkAttachCommand(), networkDetachCommand(), networkListCommand(), networkLookupCommand(),
 		clientCreateCommand(), clientListCommand(), clientDeleteCommand(),
-		keysRotateCommand(),
+		keysRotateCommand(), keysResourceSecretsKeyCommand(),
 		demoCommand(), deviceCommand(), spCommand(), benchCommand(), janitorCommand(), healthcheckCommand(),
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,15 @@ type server struct {
 	handler  http.Handler
 	close    func()                 // optional
 	ready    map[string]httpx.Check // optional readiness checks beyond Postgres (keys loaded…)
+	conns    httpx.ConnLimit        // connections per peer address (set by observe)
+
+	// wrapListener, optional, wraps the listener (the PROXY protocol); its
+	// argument is the time allowed to read request headers.
+	wrapListener func(l net.Listener, headerTimeout time.Duration) net.Listener
+
+	// background, optional, is work that runs while the server serves (the
+	// purge timer); its context ends at shutdown.
+	background func(ctx context.Context)
 }
 
 // buildServer constructs a component's server once flags are parsed.
@@ -51,7 +62,10 @@ type httpFlags struct {
 	shutdownTimeout   time.Duration
 	shutdownDrain     time.Duration
 	metricsAddr       string
-	draining          atomic.Bool // set on SIGTERM: /readyz fails, responses close their connection
+	metricsToken      string
+	maxConnsPerAddr   int
+	trustedProxies    func() []netip.Prefix // exempt from maxConnsPerAddr
+	draining          atomic.Bool           // set on SIGTERM: /readyz fails, responses close their connection
 }
 
 func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
@@ -63,8 +77,44 @@ func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
 	fs.DurationVar(&h.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, time allowed for in-flight requests to finish")
 	fs.DurationVar(&h.shutdownDrain, "shutdown-drain", time.Second,
 		"on SIGTERM, keep serving this long first, failing /readyz and closing each connection after its response, so keep-alive clients leave before the listener closes")
-	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics on this separate address instead of on each server's port")
+	fs.StringVar(&h.metricsAddr, "metrics-addr", "127.0.0.1:9100",
+		"serve /metrics (unauthenticated) on this separate address, loopback by default; e.g. :9100 where Prometheus scrapes the pod, empty for none")
+	fs.StringVar(&h.metricsToken, "metrics-token", "", fmt.Sprintf(
+		"also serve /metrics on each server's own port, to requests with this bearer token (at least %d characters); empty: never there", httpx.MinMetricsTokenLength))
+	fs.IntVar(&h.maxConnsPerAddr, "max-conns-per-address", httpx.DefaultMaxConnsPerAddress,
+		"most concurrent connections one peer address may hold on each server (more are closed at once); the --trusted-proxies are exempt; 0: no cap")
+	h.trustedProxies = func() []netip.Prefix { return parsePrefixes(fs.Lookup("trusted-proxies")) }
 	return h
+}
+
+// validate reports every problem of the HTTP settings at once.
+func (h *httpFlags) validate() error {
+	var problems []error
+	if h.metricsToken != "" && len(h.metricsToken) < httpx.MinMetricsTokenLength {
+		problems = append(problems, fmt.Errorf("--metrics-token (NUMVERIFY_METRICS_TOKEN) must be at least %d characters (openssl rand -hex 16)", httpx.MinMetricsTokenLength))
+	}
+	if h.maxConnsPerAddr < 0 {
+		problems = append(problems, errors.New("--max-conns-per-address must not be negative"))
+	}
+	return errors.Join(problems...)
+}
+
+// parsePrefixes reads a CIDR list flag (--trusted-proxies: repeatable or
+// comma-separated CIDRs or addresses) when the command has it; what does
+// not parse is left for its owner to report.
+func parsePrefixes(f *flag.Flag) []netip.Prefix {
+	if f == nil {
+		return nil
+	}
+	var prefixes []netip.Prefix
+	for _, v := range strings.FieldsFunc(f.Value.String(), func(r rune) bool { return r == ',' || r == ' ' }) {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			prefixes = append(prefixes, p.Masked())
+		} else if a, err := netip.ParseAddr(v); err == nil {
+			prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+	}
+	return prefixes
 }
 
 func serveCommand() command {
@@ -98,6 +148,9 @@ func serveComponents(name, summary string, components ...func(*flag.FlagSet) bui
 				if err := noArgs(args); err != nil {
 					return err
 				}
+				if err := web.validate(); err != nil {
+					return err
+				}
 				logger := logs.logger()
 				pool, err := db.open(ctx, name, true)
 				if err != nil {
@@ -129,25 +182,31 @@ func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 	return registry
 }
 
-// observe wraps every server with the access log and metrics, and mounts
-// /healthz, /readyz and (unless --metrics-addr moves it) /metrics on it; with
-// --metrics-addr it adds a server for /metrics alone.
+// observe wraps every server with the access log and metrics, mounts
+// /healthz and /readyz on it, and /metrics only behind --metrics-token; with
+// --metrics-addr it adds a server for /metrics alone. It sets each server's
+// cap on connections per peer address.
 func observe(servers []*server, pool *pgxpool.Pool, registry *prometheus.Registry, logger *slog.Logger, web *httpFlags) []*server {
 	metrics := httpx.NewMetrics(registry)
-	var gatherer prometheus.Gatherer = registry
-	if web.metricsAddr != "" {
-		gatherer = nil
+	var onServerPorts http.Handler
+	if web.metricsToken != "" {
+		onServerPorts = httpx.MetricsHandler(registry, web.metricsToken)
+	}
+	var exempt []netip.Prefix
+	if web.trustedProxies != nil {
+		exempt = web.trustedProxies()
 	}
 	for _, s := range servers {
+		s.conns = httpx.ConnLimit{PerAddress: web.maxConnsPerAddr, Exempt: exempt, Rejected: metrics.RejectedConnections(s.name)}
 		checks := map[string]httpx.Check{"postgres": httpx.PoolCheck(pool), "shutdown": web.notDraining}
 		for name, check := range s.ready {
 			checks[name] = check
 		}
-		s.handler = httpx.Mount(httpx.Observe(s.name, s.handler, logger, metrics), checks, gatherer)
+		s.handler = httpx.Mount(httpx.Observe(s.name, s.handler, logger, metrics), checks, onServerPorts)
 	}
 	if web.metricsAddr != "" {
 		servers = append(servers, &server{name: "metrics", addr: web.metricsAddr,
-			handler: httpx.Mount(http.NotFoundHandler(), nil, registry)})
+			handler: httpx.Mount(http.NotFoundHandler(), nil, httpx.MetricsHandler(registry, ""))})
 	}
 	return servers
 }
@@ -198,6 +257,10 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 				return fmt.Errorf("%s: listen: %w", s.name, err)
 			}
 		}
+		l = httpx.LimitConnections(l, s.conns) // on the TCP peer, under any PROXY header
+		if s.wrapListener != nil {
+			l = s.wrapListener(l, web.readHeaderTimeout)
+		}
 		hs := &http.Server{
 			Handler:           closeWhenDraining(web, s.handler),
 			ReadHeaderTimeout: web.readHeaderTimeout,
@@ -215,6 +278,7 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 			}
 		}(s.name)
 	}
+	stopBackground := startBackground(ctx, servers)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -240,8 +304,29 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 		}(servers[i].name)
 	}
 	wg.Wait()
+	stopBackground()
 	if pool != nil {
 		pool.Close()
 	}
 	return runErr
+}
+
+// startBackground starts each server's background work; the function it
+// returns ends it and waits for it (before the pool closes).
+func startBackground(ctx context.Context, servers []*server) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		if s.background != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.background(ctx)
+			}()
+		}
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }

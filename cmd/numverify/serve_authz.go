@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -23,6 +24,8 @@ type authzFlags struct {
 	addr                    string
 	issuer                  string
 	trustedProxies          stringList
+	clientAddressFrom       string
+	clientPortHeader        string
 	accessTokenFormat       string
 	idTokenAlg              string
 	accessTokenLifetime     time.Duration
@@ -32,10 +35,16 @@ type authzFlags struct {
 	refreshTokenLifetime    time.Duration
 	rateLimitPerIP          float64
 	rateLimitPerIPBurst     int
+	rateLimitPerDevice      float64
+	rateLimitPerDeviceBurst int
 	rateLimitPerClient      float64
 	rateLimitPerClientBurst int
+	rateLimitAuthFailures   float64
+	rateLimitAuthFailBurst  int
 	clientCacheTTL          time.Duration
-	secretsKey              *flag.Flag // shared with the resource server: registered once
+	purge                   *purgeFlags
+	secretsKey              *flag.Flag // registered once (keys commands share the helper)
+	resourceSecretsKey      *flag.Flag // shared with the resource server: registered once
 }
 
 // defaultClientCacheTTL is how long the authorization server keeps a client
@@ -46,7 +55,11 @@ func authzServeFlags(fs *flag.FlagSet) buildServer {
 	f := &authzFlags{}
 	fs.StringVar(&f.addr, "authz-addr", ":9090", "listen address of the authorization server")
 	fs.StringVar(&f.issuer, "issuer", authz.DefaultIssuer, "public base URL of the authorization server (the iss of its tokens)")
-	fs.Var(&f.trustedProxies, "trusted-proxies", "CIDRs of reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Port headers are believed (repeatable or comma-separated)")
+	fs.Var(&f.trustedProxies, "trusted-proxies", "CIDRs of the proxies or L4 balancers whose word on the client's address (--client-address-from) is believed; nothing else may send from them (repeatable or comma-separated)")
+	fs.StringVar(&f.clientAddressFrom, "client-address-from", authz.AddressFromPeer,
+		"the one source of the device's address: peer (the TCP connection), proxy-protocol (PROXY v1/v2 header from the --trusted-proxies on the authz listener), forwarded (Forwarded) or x-forwarded-for (X-Forwarded-For); every source but peer needs --trusted-proxies")
+	fs.StringVar(&f.clientPortHeader, "client-port-header", "",
+		"header in which the nearest trusted proxy sets the device's source port (e.g. X-Real-Port from nginx's $remote_port), with --client-address-from forwarded or x-forwarded-for; never X-Forwarded-Port")
 	fs.StringVar(&f.accessTokenFormat, "access-token-format", authz.FormatJWT, "access token format: jwt (signed, encrypted to the resource server), jwt-dir (encrypted with a shared key) or opaque")
 	fs.StringVar(&f.idTokenAlg, "id-token-alg", "RS256", "signing algorithm of ID tokens and JWT access tokens: RS256 or ES256")
 	fs.DurationVar(&f.accessTokenLifetime, "access-token-lifetime", authz.DefaultAccessTokenLifetime, "access token lifetime")
@@ -54,15 +67,28 @@ func authzServeFlags(fs *flag.FlagSet) buildServer {
 	fs.DurationVar(&f.authorizeCodeLifetime, "authz-code-lifetime", authz.DefaultAuthorizeCodeLifetime, "authorization code lifetime")
 	fs.DurationVar(&f.idTokenLifetime, "id-token-lifetime", authz.DefaultIDTokenLifetime, "ID token lifetime")
 	fs.DurationVar(&f.refreshTokenLifetime, "refresh-token-lifetime", authz.DefaultRefreshTokenLifetime, "refresh token lifetime (refresh tokens are never issued with Number Verification scopes)")
-	fs.Float64Var(&f.rateLimitPerIP, "authz-rate-limit-per-ip", 0, "requests per second to /authorize and /token allowed from each source address (IPv6: each /64), after trusted-proxy handling (0: no limit)")
-	fs.IntVar(&f.rateLimitPerIPBurst, "authz-rate-limit-per-ip-burst", 0, "burst of --authz-rate-limit-per-ip (0: the rate, rounded up)")
-	fs.Float64Var(&f.rateLimitPerClient, "authz-rate-limit-per-client", 0, "requests per second to /authorize and /token allowed for each client (a login is two; 0: no limit)")
-	fs.IntVar(&f.rateLimitPerClientBurst, "authz-rate-limit-per-client-burst", 0, "burst of --authz-rate-limit-per-client (0: the rate, rounded up)")
+	fs.Float64Var(&f.rateLimitPerIP, "authz-rate-limit-per-ip", authz.DefaultRateLimitPerIP,
+		"requests per second to /authorize allowed from each source address (IPv6: each /64), before the network is asked; generous, as subscribers behind one CGNAT address share it (0: no limit)")
+	fs.IntVar(&f.rateLimitPerIPBurst, "authz-rate-limit-per-ip-burst", authz.DefaultRateLimitPerIPBurst, "burst of --authz-rate-limit-per-ip (0: the rate, rounded up)")
+	fs.Float64Var(&f.rateLimitPerDevice, "authz-rate-limit-per-device", authz.DefaultRateLimitPerDevice,
+		"logins per second at /authorize allowed for each client from each subscriber session (its address and, behind CGNAT, port block), once the network has resolved it (0: no limit)")
+	fs.IntVar(&f.rateLimitPerDeviceBurst, "authz-rate-limit-per-device-burst", authz.DefaultRateLimitPerDeviceBurst, "burst of --authz-rate-limit-per-device (0: the rate, rounded up)")
+	fs.Float64Var(&f.rateLimitPerClient, "authz-rate-limit-per-client", authz.DefaultRateLimitPerClient,
+		"requests per second to /token allowed for each client, counted once it has authenticated (0: no limit)")
+	fs.IntVar(&f.rateLimitPerClientBurst, "authz-rate-limit-per-client-burst", authz.DefaultRateLimitPerClientBurst, "burst of --authz-rate-limit-per-client (0: the rate, rounded up)")
+	fs.Float64Var(&f.rateLimitAuthFailures, "authz-rate-limit-auth-failures-per-ip", authz.DefaultRateLimitAuthFailuresPerIP,
+		"failed client authentications per second at /token allowed from each source address; past them the address is refused before its request is read (0: no limit)")
+	fs.IntVar(&f.rateLimitAuthFailBurst, "authz-rate-limit-auth-failures-per-ip-burst", authz.DefaultRateLimitAuthFailuresPerIPBurst, "burst of --authz-rate-limit-auth-failures-per-ip (0: the rate, rounded up)")
 	fs.DurationVar(&f.clientCacheTTL, "authz-client-cache-ttl", defaultClientCacheTTL, "how long the authorization server keeps a client in memory; a client deleted by another process is still accepted for up to this long (0: no cache)")
 	if fs.Lookup("secrets-key") == nil {
 		addSecretsKeyFlag(fs)
 	}
 	f.secretsKey = fs.Lookup("secrets-key")
+	if fs.Lookup("resource-secrets-key") == nil {
+		addResourceSecretsKeyFlag(fs)
+	}
+	f.resourceSecretsKey = fs.Lookup("resource-secrets-key")
+	f.purge = addPurgeFlags(fs)
 	return f.build
 }
 
@@ -74,6 +100,12 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if err != nil {
 		problems = append(problems, err)
 	}
+	var resourceKey []byte
+	if secretsKey != nil {
+		if resourceKey, err = resourceSecretsKey(f.resourceSecretsKey.Value.String(), secretsKey); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	proxies, err := authz.ParseTrustedProxies(f.trustedProxies)
 	if err != nil {
 		problems = append(problems, fmt.Errorf("--trusted-proxies: %w", err))
@@ -81,6 +113,8 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	cfg := authz.Config{
 		Issuer:                f.issuer,
 		TrustedProxies:        proxies,
+		ClientAddressFrom:     f.clientAddressFrom,
+		ClientPortHeader:      f.clientPortHeader,
 		AccessTokenFormat:     f.accessTokenFormat,
 		IDTokenAlgorithm:      f.idTokenAlg,
 		AccessTokenAudience:   f.accessTokenAudience,
@@ -90,10 +124,15 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		RefreshTokenLifetime:  f.refreshTokenLifetime,
 		SecretsKey:            secretsKey,
 
-		RateLimitPerIP:          f.rateLimitPerIP,
-		RateLimitPerIPBurst:     f.rateLimitPerIPBurst,
-		RateLimitPerClient:      f.rateLimitPerClient,
-		RateLimitPerClientBurst: f.rateLimitPerClientBurst,
+		// On the command line 0 turns a limit off; in authz.Config 0 is the default.
+		RateLimitPerIP:                  rateOrOff(f.rateLimitPerIP),
+		RateLimitPerIPBurst:             f.rateLimitPerIPBurst,
+		RateLimitPerDevice:              rateOrOff(f.rateLimitPerDevice),
+		RateLimitPerDeviceBurst:         f.rateLimitPerDeviceBurst,
+		RateLimitPerClient:              rateOrOff(f.rateLimitPerClient),
+		RateLimitPerClientBurst:         f.rateLimitPerClientBurst,
+		RateLimitAuthFailuresPerIP:      rateOrOff(f.rateLimitAuthFailures),
+		RateLimitAuthFailuresPerIPBurst: f.rateLimitAuthFailBurst,
 	}.WithDefaults()
 	check := cfg
 	if secretsKey == nil { // already reported; check the rest
@@ -105,11 +144,18 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if f.clientCacheTTL < 0 {
 		problems = append(problems, fmt.Errorf("--authz-client-cache-ttl %s: want 0 or more", f.clientCacheTTL))
 	}
+	purge, err := f.purge.purger(deps, cfg.AccessTokenLifetime)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
 
-	keys, err := keystore.New(deps.Pool, secretsKey)
+	// Signing keys sealed with the secrets key; the resource server's keys
+	// (which this server makes, and opens its own tokens with) with the
+	// resource secrets key.
+	keys, err := keystore.Open(deps.Pool, keystore.Secrets{Authz: secretsKey, Resource: resourceKey})
 	if err != nil {
 		return nil, fmt.Errorf("authz: key store: %w", err)
 	}
@@ -138,15 +184,32 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if err != nil {
 		return nil, err
 	}
+	var wrapListener func(net.Listener, time.Duration) net.Listener
+	if cfg.ClientAddressFrom == authz.AddressFromProxyProtocol {
+		wrapListener = func(l net.Listener, timeout time.Duration) net.Listener {
+			return httpx.ProxyProtocolListener(l, cfg.TrustedProxies, timeout)
+		}
+	}
 	return &server{
-		name:    "authz",
-		addr:    f.addr,
-		handler: srv.Handler(),
+		name:         "authz",
+		addr:         f.addr,
+		handler:      srv.Handler(),
+		wrapListener: wrapListener,
+		background:   purge,
 		ready: map[string]httpx.Check{"signing-key": func(ctx context.Context) error {
 			_, err := keys.SigningKey(ctx)
 			return err
 		}},
 	}, nil
+}
+
+// rateOrOff maps a rate flag's 0 ("no limit") to authz.NoRateLimit (a
+// negative rate is off too).
+func rateOrOff(rate float64) float64 {
+	if rate == 0 {
+		return authz.NoRateLimit
+	}
+	return rate
 }
 
 // matchSigningAlgorithm rotates to a key of the configured algorithm when the

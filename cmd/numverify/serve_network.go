@@ -76,8 +76,10 @@ func sharedBoolFlag(fs *flag.FlagSet, name, usage string) func() bool {
 
 // networkServeFlags registers the network admin API's flags and returns its builder.
 func networkServeFlags(fs *flag.FlagSet) buildServer {
-	addr := fs.String("network-addr", ":9092", "listen address of the network admin API")
-	token := fs.String("network-admin-token", "", "bearer token the network admin API requires (required unless --insecure-dev)")
+	addr := fs.String("network-addr", "127.0.0.1:9092",
+		"listen address of the network admin API (loopback by default: whoever reaches it decides who is logged in; e.g. :9092 in a container)")
+	token := fs.String("network-admin-token", "", fmt.Sprintf(
+		"bearer token the network admin API requires, at least %d characters (required unless --insecure-dev)", network.MinAdminTokenLength))
 	insecure := sharedBoolFlag(fs, "insecure-dev", "development only: relax security checks (the network admin API runs without a token when none is set)")
 	poolFlags := addNetworkPoolFlags(fs)
 	return func(ctx context.Context, deps serveDeps) (*server, error) {
@@ -88,16 +90,23 @@ func networkServeFlags(fs *flag.FlagSet) buildServer {
 		if *token == "" && !insecure() {
 			return nil, errors.New("network: --network-admin-token (NUMVERIFY_NETWORK_ADMIN_TOKEN) is required; --insecure-dev runs the admin API without one")
 		}
+		if len(*token) < network.MinAdminTokenLength && *token != "" && !insecure() {
+			return nil, fmt.Errorf("network: --network-admin-token (NUMVERIFY_NETWORK_ADMIN_TOKEN) must be at least %d characters (openssl rand -hex 16); --insecure-dev accepts a shorter one",
+				network.MinAdminTokenLength)
+		}
 		store, err := network.NewStore(deps.Pool, pools)
 		if err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
-		admin, err := network.NewAdmin(store, network.AdminConfig{Token: *token, Insecure: *token == "", Logger: deps.Logger})
+		admin, err := network.NewAdmin(store, network.AdminConfig{Token: *token, Insecure: insecure(), Logger: deps.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
-		if *token == "" {
+		switch {
+		case *token == "":
 			deps.Logger.Warn("network admin API runs without authentication (--insecure-dev)")
+		case len(*token) < network.MinAdminTokenLength:
+			deps.Logger.Warn("network admin API runs with a short token (--insecure-dev)")
 		}
 		return &server{name: "network", addr: *addr, handler: admin}, nil
 	}

@@ -30,15 +30,19 @@ type resourceFlags struct {
 	allowNonNetwork        bool
 	rateLimit              float64
 	rateBurst              int
+	maxFailedVerifies      int
 	maxBodyBytes           int64
 	clockSkew              time.Duration
 	revocationMaxStaleness time.Duration
-	secretsKey             *flag.Flag // shared with the authorization server: registered once
+	resourceSecretsKey     *flag.Flag // shared with the authorization server: registered once
+	sharedSecretsKey       *flag.Flag // --secrets-key when served with the authorization server, else nil
 	sharedIssuer           *flag.Flag // --issuer: the authorization server's, or ours when served alone
 	sharedFormat           *flag.Flag // --access-token-format, likewise
 }
 
-func resourceServeFlags(fs *flag.FlagSet) buildServer {
+func resourceServeFlags(fs *flag.FlagSet) buildServer { return addResourceFlags(fs).build }
+
+func addResourceFlags(fs *flag.FlagSet) *resourceFlags {
 	f := &resourceFlags{}
 	fs.StringVar(&f.addr, "resource-addr", ":9091", "listen address of the resource server")
 	if fs.Lookup("issuer") == nil { // served without the authorization server
@@ -50,28 +54,35 @@ func resourceServeFlags(fs *flag.FlagSet) buildServer {
 	fs.StringVar(&f.discoveryURL, "resource-discovery-url", "", "where to fetch the authorization server's discovery document, when not at the issuer (e.g. an internal address)")
 	fs.StringVar(&f.audience, "resource-audience", contract.DefaultAudience, "the aud access tokens must carry")
 	fs.StringVar(&f.tokenFormat, "resource-token-format", string(resource.FormatJWT),
-		"access token format: jwt (validated offline, nested or direct) or opaque (introspected); served together with authz, follows --access-token-format unless set")
+		"access token format accepted, the one the authorization server issues (--access-token-format): jwt (nested: signed, then encrypted to this server), "+
+			"jwt-dir (encrypted with the shared key) or opaque (introspected); tokens of another format are refused; served together with authz, follows --access-token-format unless set")
 	fs.StringVar(&f.introspectionID, "resource-introspection-client-id", "", "client id of the resource server at the introspection endpoint (opaque format)")
 	fs.StringVar(&f.introspectionSecret, "resource-introspection-client-secret", "", "client secret of the resource server at the introspection endpoint (opaque format)")
 	fs.BoolVar(&f.singleUse, "single-use-tokens", false, "accept each access token (by jti) for one successful call only, recorded in Postgres")
 	fs.BoolVar(&f.allowNonNetwork, "resource-allow-non-network-auth", false,
 		"accept tokens from logins that were not network-based (playground); otherwise 403 USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK")
-	fs.Float64Var(&f.rateLimit, "resource-rate-limit", 0, "requests per second allowed to each client (0: no limit)")
-	fs.IntVar(&f.rateBurst, "resource-rate-burst", 0, "burst allowed above --resource-rate-limit (0: the rate, at least 1)")
+	fs.Float64Var(&f.rateLimit, "resource-rate-limit", resource.DefaultRateLimit, "requests per second to verify and share allowed to each client (0: no limit)")
+	fs.IntVar(&f.rateBurst, "resource-rate-burst", resource.DefaultRateBurst, "burst allowed above --resource-rate-limit (0: the rate, at least 1)")
+	fs.IntVar(&f.maxFailedVerifies, "resource-max-failed-verifies", resource.DefaultMaxFailedVerifies,
+		"how many times one access token may answer devicePhoneNumberVerified=false; verify refuses it afterwards, 403 (counted per replica, until the token expires; 0: no cap)")
 	fs.Int64Var(&f.maxBodyBytes, "resource-max-body-bytes", 4096, "largest request body accepted (413 beyond)")
 	fs.DurationVar(&f.clockSkew, "resource-clock-skew", 30*time.Second, "leeway on token exp, nbf and iat")
 	fs.DurationVar(&f.revocationMaxStaleness, "resource-revocation-max-staleness", 30*time.Second,
 		"answer 503 when the revocation feed (Postgres LISTEN) has been down this long (0: keep answering)")
-	if fs.Lookup("secrets-key") == nil {
-		addSecretsKeyFlag(fs)
+	// Only the resource secrets key: never the secrets key, which seals the
+	// signing keys (served with authz, that flag is the authorization server's).
+	if fs.Lookup("resource-secrets-key") == nil {
+		addResourceSecretsKeyFlag(fs)
 	}
-	f.secretsKey = fs.Lookup("secrets-key")
+	f.resourceSecretsKey = fs.Lookup("resource-secrets-key")
+	f.sharedSecretsKey = fs.Lookup("secrets-key")
 	f.sharedFormat = fs.Lookup("access-token-format")
-	return f.build
+	return f
 }
 
 // build wires the resource server: its decryption keys from the key store
-// (encrypted at rest with the secrets key), the shared pool, the registry.
+// (sealed at rest with the resource secrets key; it reads no other key), the
+// shared pool, the registry.
 func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, error) {
 	var problems []error
 	cfg := resource.Config{
@@ -80,8 +91,9 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, err
 		TokenFormat:           resource.TokenFormat(f.tokenFormat),
 		IntrospectionClientID: f.introspectionID, IntrospectionClientSecret: f.introspectionSecret,
 		SingleUseTokens: f.singleUse, AllowNonNetworkAuthentication: f.allowNonNetwork,
-		RateLimit: f.rateLimit, RateBurst: f.rateBurst, MaxBodyBytes: f.maxBodyBytes,
+		RateLimit: limitOrOff(f.rateLimit), RateBurst: f.rateBurst, MaxBodyBytes: f.maxBodyBytes,
 		ClockSkew: f.clockSkew, RevocationMaxStaleness: f.revocationMaxStaleness,
+		MaxFailedVerifies: int(limitOrOff(float64(f.maxFailedVerifies))),
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = f.sharedIssuer.Value.String()
@@ -89,18 +101,12 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, err
 	if f.clockSkew == 0 { // --resource-clock-skew 0s: none (resource.Config's 0 is its default, 30 s)
 		cfg.ClockSkew = resource.NoClockSkew
 	}
-	// Served with the authorization server: follow its token format unless told otherwise.
-	if f.tokenFormat == string(resource.FormatJWT) && f.sharedFormat != nil && f.sharedFormat.Value.String() == "opaque" {
-		cfg.TokenFormat = resource.FormatOpaque
-	}
-	if cfg.TokenFormat == resource.FormatJWT {
-		secretsKey, err := (&secretsKeyFlag{value: f.secretsKey.Value.String()}).key()
-		if err != nil {
+	cfg.TokenFormat = f.format()
+	if cfg.TokenFormat == resource.FormatJWT || cfg.TokenFormat == resource.FormatJWTDirect {
+		if keys, err := f.keyStore(deps); err != nil {
 			problems = append(problems, err)
-		} else if keys, err := keystore.New(deps.Pool, secretsKey); err != nil {
-			problems = append(problems, fmt.Errorf("key store: %w", err))
 		} else {
-			cfg.DecryptionKeys = decryptionKeys(keys)
+			cfg.DecryptionKeys = decryptionKeys(keys, cfg.TokenFormat)
 		}
 	}
 	if len(problems) > 0 {
@@ -114,30 +120,74 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, err
 		ready: map[string]httpx.Check{"tokens": s.Ready}}, nil
 }
 
-// decryptionKeys reads the resource server's keys from the key store: the
-// ECDH-ES private key of nested tokens and the shared key of direct ones.
-// Either may be missing (the authorization server creates them on its first
-// start); the resource server retries until one is there.
-func decryptionKeys(keys *keystore.Store) resource.KeySource {
+// format is the token format accepted: --resource-token-format, or, served
+// with the authorization server and left at its default, the one that server
+// issues (--access-token-format).
+func (f *resourceFlags) format() resource.TokenFormat {
+	if f.tokenFormat == string(resource.FormatJWT) && f.sharedFormat != nil {
+		switch f.sharedFormat.Value.String() {
+		case "opaque":
+			return resource.FormatOpaque
+		case "jwt-dir":
+			return resource.FormatJWTDirect
+		}
+	}
+	return resource.TokenFormat(f.tokenFormat)
+}
+
+// limitOrOff maps a limit flag's 0 ("no limit") to resource.NoLimit (0 is
+// resource.Config's default).
+func limitOrOff(v float64) float64 {
+	if v == 0 {
+		return resource.NoLimit
+	}
+	return v
+}
+
+// keyStore opens the key store with the resource secrets key alone (derived
+// from the secrets key when served with the authorization server and none is
+// set, as the authorization server derives it).
+func (f *resourceFlags) keyStore(deps serveDeps) (*keystore.Store, error) {
+	var secretsKey []byte
+	if f.sharedSecretsKey != nil && f.resourceSecretsKey.Value.String() == "" {
+		k, err := (&secretsKeyFlag{value: f.sharedSecretsKey.Value.String()}).key()
+		if err != nil {
+			return nil, err
+		}
+		secretsKey = k
+	}
+	resourceKey, err := resourceSecretsKey(f.resourceSecretsKey.Value.String(), secretsKey)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := keystore.Open(deps.Pool, keystore.Secrets{Resource: resourceKey})
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	return keys, nil
+}
+
+// decryptionKeys reads the resource server's key of its token format from
+// the key store: the ECDH-ES private key of nested tokens (jwt) or the
+// shared key of direct ones (jwt-dir). It may be missing (the authorization
+// server creates it on its first start); the resource server retries until
+// it is there.
+func decryptionKeys(keys *keystore.Store, format resource.TokenFormat) resource.KeySource {
 	return func(ctx context.Context) ([]jose.JSONWebKey, error) {
 		if err := keys.Refresh(ctx); err != nil {
 			return nil, err
 		}
-		var out []jose.JSONWebKey
-		var problems []error
-		if enc, err := keys.EncryptionKey(ctx); err == nil {
-			out = append(out, enc)
-		} else {
-			problems = append(problems, err)
+		if format == resource.FormatJWTDirect {
+			kid, key, err := keys.DirectKey(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return []jose.JSONWebKey{{Key: key, KeyID: kid, Algorithm: string(jose.DIRECT)}}, nil
 		}
-		if kid, key, err := keys.DirectKey(ctx); err == nil {
-			out = append(out, jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.DIRECT)})
-		} else {
-			problems = append(problems, err)
+		enc, err := keys.EncryptionKey(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if len(out) == 0 {
-			return nil, errors.Join(problems...)
-		}
-		return out, nil
+		return []jose.JSONWebKey{enc}, nil
 	}
 }

@@ -132,3 +132,58 @@ func FuzzParseScope(f *testing.F) {
 		_ = unknown
 	})
 }
+
+// TestOpenOneAlgorithm: Keys.Algorithm refuses the other way of sealing as
+// malformed, without looking up any key.
+func TestOpenOneAlgorithm(t *testing.T) {
+	sigKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	encKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dirKey := make([]byte, 32)
+	nested, err := SealNested(testClaims(),
+		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: sigKey, KeyID: "sig1"}},
+		jose.JSONWebKey{Key: &encKey.PublicKey, KeyID: "enc1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := SealDirect(testClaims(), dirKey, "dir1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookups := 0
+	keysFor := func(alg jose.KeyAlgorithm) Keys {
+		return Keys{Algorithm: alg,
+			Decryption: func(kid string) (any, bool) {
+				lookups++
+				if kid == "dir1" {
+					return dirKey, true
+				}
+				return encKey, kid == "enc1"
+			},
+			Verification: func(kid string) (any, bool) { return &sigKey.PublicKey, kid == "sig1" },
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		token string
+		alg   jose.KeyAlgorithm
+		ok    bool
+	}{
+		{"nested as nested", nested, NestedKeyAlgorithm, true},
+		{"direct as direct", direct, DirectKeyAlgorithm, true},
+		{"direct where nested", direct, NestedKeyAlgorithm, false},
+		{"nested where direct", nested, DirectKeyAlgorithm, false},
+		{"nested, any", nested, "", true},
+		{"direct, any", direct, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lookups = 0
+			_, err := Open(tc.token, keysFor(tc.alg))
+			if tc.ok && err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if !tc.ok && (!errors.Is(err, ErrMalformed) || lookups != 0) {
+				t.Fatalf("Open = %v after %d key lookups, want ErrMalformed before any", err, lookups)
+			}
+		})
+	}
+}

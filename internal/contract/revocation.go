@@ -28,3 +28,30 @@ func RecordRevocation(ctx context.Context, db Execer, jti string, expiresAt time
 	}
 	return nil
 }
+
+// ClientRevocationChannel is the Postgres NOTIFY channel on which the
+// revocation of every token of a client is announced (payload: the client
+// id). A channel of its own, so that no payload is ever taken for the other
+// kind.
+const ClientRevocationChannel = "numverify_client_revocations"
+
+// RecordClientRevocation records that every access token issued to clientID
+// up to this instant is revoked, kept for retain (at least the longest
+// access token lifetime, so that no such token outlives the record), and
+// announces it on ClientRevocationChannel. Inside a transaction the instant
+// is the transaction's and the announcement is delivered at commit.
+func RecordClientRevocation(ctx context.Context, db Execer, clientID string, retain time.Duration) error {
+	_, err := db.Exec(ctx, `
+		WITH recorded AS (
+			INSERT INTO revoked_clients (client_id, revoked_before, expires_at)
+			VALUES ($1, now(), now() + make_interval(secs => $2))
+			ON CONFLICT (client_id) DO UPDATE SET
+				revoked_before = greatest(revoked_clients.revoked_before, EXCLUDED.revoked_before),
+				expires_at = greatest(revoked_clients.expires_at, EXCLUDED.expires_at)
+		)
+		SELECT pg_notify($3, $1)`, clientID, retain.Seconds(), ClientRevocationChannel)
+	if err != nil {
+		return fmt.Errorf("record client revocation: %w", err)
+	}
+	return nil
+}

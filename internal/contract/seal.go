@@ -76,15 +76,21 @@ type Keys struct {
 	// Verification returns the public key with this kid; it may fetch the
 	// JWKS again when the kid is unknown.
 	Verification func(kid string) (any, bool)
+	// Algorithm, when set, is the one key algorithm accepted
+	// (NestedKeyAlgorithm or DirectKeyAlgorithm): a server configured for one
+	// way of sealing refuses the other as malformed, before any key lookup.
+	Algorithm jose.KeyAlgorithm
 }
 
 // Open decrypts (and for nested tokens verifies) an access token and returns
 // its claims, without checking time, issuer or audience: Validate does that.
 func Open(token string, keys Keys) (AccessClaims, error) {
 	var claims AccessClaims
-	jwe, err := jose.ParseEncryptedCompact(token,
-		[]jose.KeyAlgorithm{NestedKeyAlgorithm, DirectKeyAlgorithm},
-		[]jose.ContentEncryption{ContentEncryption})
+	algorithms := []jose.KeyAlgorithm{NestedKeyAlgorithm, DirectKeyAlgorithm}
+	if keys.Algorithm != "" {
+		algorithms = []jose.KeyAlgorithm{keys.Algorithm}
+	}
+	jwe, err := jose.ParseEncryptedCompact(token, algorithms, []jose.ContentEncryption{ContentEncryption})
 	if err != nil {
 		return claims, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Check is one readiness condition; nil means ready.
@@ -28,8 +26,9 @@ func PoolCheck(pool *pgxpool.Pool) Check {
 }
 
 // Mount serves /healthz (the process is alive), /readyz (every check passes)
-// and, when gatherer is not nil, /metrics, and passes everything else to app.
-func Mount(app http.Handler, checks map[string]Check, gatherer prometheus.Gatherer) http.Handler {
+// and, when metrics is not nil, /metrics (see MetricsHandler), and passes
+// everything else to app.
+func Mount(app http.Handler, checks map[string]Check, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -47,8 +46,8 @@ func Mount(app http.Handler, checks map[string]Check, gatherer prometheus.Gather
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
 	}
 	mux.Handle("/", app)
 	return mux

@@ -32,7 +32,7 @@ func TestObserveAndMount(t *testing.T) {
 		}
 		return nil
 	}}
-	srv := httptest.NewServer(Mount(Observe("test", app, logger, NewMetrics(reg)), checks, reg))
+	srv := httptest.NewServer(Mount(Observe("test", app, logger, NewMetrics(reg)), checks, MetricsHandler(reg, "")))
 	defer srv.Close()
 
 	resp, err := http.Post(srv.URL+"/things/+33612345678", "text/plain", nil)

@@ -63,6 +63,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
+	rejected *prometheus.CounterVec
 }
 
 // NewMetrics registers the HTTP metrics on reg.
@@ -78,9 +79,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "numverify_http_requests_in_flight", Help: "HTTP requests being served.",
 		}, []string{"server"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numverify_connections_rejected_total", Help: "Connections closed at once because their peer address held the most allowed (--max-conns-per-address).",
+		}, []string{"server"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.rejected)
 	return m
+}
+
+// RejectedConnections is the counter of server's connections refused by
+// LimitConnections.
+func (m *Metrics) RejectedConnections(server string) prometheus.Counter {
+	return m.rejected.WithLabelValues(server)
 }
 
 // statusRecorder remembers the status code written.

@@ -1,10 +1,14 @@
-// Package janitor deletes expired rows (codes, tokens, used jtis, closed
-// network sessions past retention) in bounded batches, each its own short
-// transaction, so it never holds long locks or bloats one transaction.
+// Package janitor deletes expired rows (codes, tokens, used jtis, revocations,
+// retired keys, closed network sessions past retention) in bounded batches,
+// each its own short statement, so it never holds long locks or bloats one
+// transaction. Tasks (tasks.go) is the one place where each table's expiry
+// is known; the servers run a Purger on a timer (`numverify serve`), and
+// `numverify janitor` runs the same one by hand.
 package janitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,60 +17,158 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Task deletes the rows of Table matching Where, an SQL condition that may
-// use $1, the cutoff instant (now minus the task's retention).
+// Task deletes the rows of Table whose Expiry (a column or expression of the
+// row) is before the cutoff, now minus Retention, and that match Where
+// (optional, an SQL condition on the row).
 type Task struct {
+	Name      string // what expires, for logs: "authorization codes"
 	Table     string
+	Expiry    string
 	Where     string
 	Retention time.Duration
 }
 
 // Result counts what one task deleted.
 type Result struct {
+	Name    string
 	Table   string
 	Deleted int64
 	Batches int
 }
 
-// Run executes every task until nothing is left to delete, batchSize rows per
-// statement, pausing between batches to leave room for the real traffic.
-func Run(ctx context.Context, pool *pgxpool.Pool, tasks []Task, batchSize int, pause time.Duration, logger *slog.Logger) ([]Result, error) {
+// lockKey is the advisory lock a Purger holds while it runs, so that of the
+// servers (and janitor commands) sharing a database one purges at a time.
+const lockKey int64 = 0x6e76_7075_7267_6531 // "nvpurge1"
+
+// Purger runs Tasks.
+type Purger struct {
+	pool      *pgxpool.Pool
+	tasks     []Task
+	batchSize int
+	pause     time.Duration
+	now       func() time.Time
+	logger    *slog.Logger
+}
+
+// Option changes how a Purger works.
+type Option func(*Purger)
+
+// WithBatches sets the rows deleted per statement and the pause between two
+// statements (room for the real traffic). The defaults are 1000 and 10 ms.
+func WithBatches(size int, pause time.Duration) Option {
+	return func(p *Purger) { p.batchSize, p.pause = size, pause }
+}
+
+// WithClock sets what "now" is (tests move it instead of waiting).
+func WithClock(now func() time.Time) Option {
+	return func(p *Purger) { p.now = now }
+}
+
+// WithLogger sets where a Purger reports what it deleted and its failures.
+func WithLogger(logger *slog.Logger) Option {
+	return func(p *Purger) { p.logger = logger }
+}
+
+// NewPurger returns a Purger of tasks over pool.
+func NewPurger(pool *pgxpool.Pool, tasks []Task, opts ...Option) *Purger {
+	p := &Purger{pool: pool, tasks: tasks, batchSize: 1000, pause: 10 * time.Millisecond,
+		now: time.Now, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// ErrBusy is returned by Once when another Purger on the same database is
+// running.
+var ErrBusy = errors.New("another purger is running on this database")
+
+// Once runs every task until nothing expired is left, unless another Purger
+// holds the lock (ErrBusy). It stops at the first failure, with what was
+// deleted so far.
+func (p *Purger) Once(ctx context.Context) ([]Result, error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("purge: %w", err)
+	}
+	// A session lock, held across the batches (each its own transaction) on
+	// this connection; it goes with the session if the process dies.
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&locked); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("purge: lock: %w", err)
+	}
+	if !locked {
+		conn.Release()
+		return nil, ErrBusy
+	}
+	defer func() {
+		_, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey)
+		if err != nil { // never return a connection that may still hold the lock
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}()
+	now := p.now()
 	var results []Result
-	for _, task := range tasks {
-		res, err := runTask(ctx, pool, task, batchSize, pause)
+	for _, task := range p.tasks {
+		res, err := p.runTask(ctx, conn.Conn(), task, now.Add(-task.Retention))
 		results = append(results, res)
 		if err != nil {
-			return results, fmt.Errorf("janitor %s: %w", task.Table, err)
+			return results, fmt.Errorf("purge %s: %w", task.Name, err)
 		}
 		if res.Deleted > 0 {
-			logger.Info("janitor deleted expired rows", "table", task.Table, "rows", res.Deleted, "batches", res.Batches)
+			p.logger.Info("purged expired rows", "what", task.Name, "table", task.Table, "rows", res.Deleted, "batches", res.Batches)
 		}
 	}
 	return results, nil
 }
 
-func runTask(ctx context.Context, pool *pgxpool.Pool, task Task, batchSize int, pause time.Duration) (Result, error) {
-	res := Result{Table: task.Table}
-	table := pgx.Identifier{task.Table}.Sanitize()
-	// ctid batches: a bounded DELETE without needing a primary key, each
-	// batch its own statement (and implicit transaction).
-	query := fmt.Sprintf(`DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s LIMIT %d))`,
-		table, table, task.Where, batchSize)
-	cutoff := time.Now().Add(-task.Retention)
+// Run calls Once every interval until ctx ends, logging failures; a round
+// another replica is running is skipped.
+func (p *Purger) Run(ctx context.Context, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
 	for {
-		tag, err := pool.Exec(ctx, query, cutoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if _, err := p.Once(ctx); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
+			p.logger.Warn("purge failed", "err", err)
+		}
+	}
+}
+
+func (p *Purger) runTask(ctx context.Context, conn *pgx.Conn, task Task, cutoff time.Time) (Result, error) {
+	res := Result{Name: task.Name, Table: task.Table}
+	table := pgx.Identifier{task.Table}.Sanitize()
+	where := task.Expiry + " < $1"
+	if task.Where != "" {
+		where += " AND (" + task.Where + ")"
+	}
+	// ctid batches: a bounded DELETE without needing a primary key, each
+	// batch its own statement (and implicit transaction). Ordered by expiry,
+	// so an index on it serves the search.
+	query := fmt.Sprintf(`DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s ORDER BY %s LIMIT %d))`,
+		table, table, where, task.Expiry, p.batchSize)
+	for {
+		// Planned for this cutoff every time (no generic plan cached while
+		// the table was small): it runs a few times a minute.
+		tag, err := conn.Exec(ctx, query, pgx.QueryExecModeExec, cutoff)
 		if err != nil {
 			return res, err
 		}
 		res.Batches++
 		res.Deleted += tag.RowsAffected()
-		if tag.RowsAffected() < int64(batchSize) {
+		if tag.RowsAffected() < int64(p.batchSize) {
 			return res, nil
 		}
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
-		case <-time.After(pause):
+		case <-time.After(p.pause):
 		}
 	}
 }

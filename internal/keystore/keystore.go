@@ -1,10 +1,15 @@
-// Package keystore keeps the key material both servers share in Postgres
+// Package keystore keeps the key material both servers use in Postgres
 // (table keys): the authorization server's signing keys (rotated, published
 // ahead of use and kept after it), the resource server's encryption key, and
 // the direct key both use for `dir` JWE access tokens. Private parts are
-// encrypted at rest with AES-256-GCM under a key derived from
-// NUMVERIFY_SECRETS_KEY. Reads are served from memory, refreshed every few
-// seconds, so the request path does no query.
+// encrypted at rest with AES-256-GCM, each for one role (keys.sealed_for):
+// signing keys under a key derived from NUMVERIFY_SECRETS_KEY, which only the
+// authorization server holds; the resource server's decryption keys under a
+// key derived from NUMVERIFY_RESOURCE_SECRETS_KEY, which the resource server
+// holds (and the authorization server, which creates them and opens its own
+// tokens). A resource server's store reads only the rows sealed for it, so
+// it never holds a signing private key. Reads are served from memory,
+// refreshed every few seconds, so the request path does no query.
 //
 // It imports neither authz nor resource; cmd wires it into both.
 package keystore
@@ -30,6 +35,32 @@ const (
 	UseSecret = "secret" // the shared key of direct-encrypted (dir, A256GCM) access tokens
 )
 
+// Role is whose key a private key is sealed under (keys.sealed_for).
+type Role string
+
+const (
+	// RoleAuthz: the signing keys (and, in a database made before roles, every key).
+	RoleAuthz Role = "authz"
+	// RoleResource: the resource server's encryption key and the direct key.
+	RoleResource Role = "resource"
+)
+
+// sealedFor is the role a new key of this use is sealed for.
+func sealedFor(use string) Role {
+	if use == UseSig {
+		return RoleAuthz
+	}
+	return RoleResource
+}
+
+// Secrets are the secrets keys a process holds (32 bytes each); either may
+// be nil. The authorization server holds both; a resource server only
+// Resource.
+type Secrets struct {
+	Authz    []byte // NUMVERIFY_SECRETS_KEY
+	Resource []byte // NUMVERIFY_RESOURCE_SECRETS_KEY
+}
+
 // DefaultCacheTTL is how long reads are served from memory before the keys
 // are loaded again.
 const DefaultCacheTTL = 5 * time.Second
@@ -42,11 +73,12 @@ const maxStale = 10 * time.Minute
 // run, or every key is retired).
 var ErrNoKey = errors.New("no usable key")
 
-// Store reads and writes the keys table.
+// Store reads and writes the keys table. It loads only the keys sealed for
+// the roles whose secrets it holds.
 type Store struct {
-	pool   *pgxpool.Pool
-	sealer *sealer
-	ttl    time.Duration
+	pool    *pgxpool.Pool
+	sealers map[Role]*sealer
+	ttl     time.Duration
 
 	mu        sync.Mutex
 	cache     []storedKey
@@ -73,14 +105,54 @@ func (k storedKey) publishedAt(t time.Time) bool {
 	return k.retireAt == nil || k.retireAt.After(t)
 }
 
-// New returns a key store over pool; secretsKey (32 bytes, see
-// ParseSecretsKey) decrypts the private keys.
+// New returns the authorization server's key store over pool with
+// secretsKey (32 bytes, see ParseSecretsKey) and the resource secrets key
+// derived from it (DeriveResourceSecretsKey): what `serve` uses when no
+// resource secrets key is configured.
 func New(pool *pgxpool.Pool, secretsKey []byte) (*Store, error) {
-	s, err := newSealer(secretsKey)
-	if err != nil {
-		return nil, err
+	if len(secretsKey) != SecretsKeyLength {
+		return nil, fmt.Errorf("secrets key is %d bytes, want %d (%s)", len(secretsKey), SecretsKeyLength, SecretsKeyHelp)
 	}
-	return &Store{pool: pool, sealer: s, ttl: DefaultCacheTTL}, nil
+	return Open(pool, Secrets{Authz: secretsKey, Resource: DeriveResourceSecretsKey(secretsKey)})
+}
+
+// Open returns a key store over pool holding the given secrets: it reads
+// (and can create) only the keys sealed for those roles. A resource server
+// opens it with Secrets{Resource: …} alone.
+func Open(pool *pgxpool.Pool, secrets Secrets) (*Store, error) {
+	sealers := map[Role]*sealer{}
+	if secrets.Authz != nil {
+		s, err := newSealer(secrets.Authz, LabelPrivateKeyEncryption, ErrWrongSecretsKey)
+		if err != nil {
+			return nil, err
+		}
+		sealers[RoleAuthz] = s
+	}
+	if secrets.Resource != nil {
+		s, err := newSealer(secrets.Resource, LabelResourcePrivateKeyEncryption, ErrWrongResourceSecretsKey)
+		if err != nil {
+			return nil, fmt.Errorf("resource %w", err)
+		}
+		sealers[RoleResource] = s
+	}
+	if len(sealers) == 0 {
+		return nil, errors.New("key store: no secrets key")
+	}
+	return &Store{pool: pool, sealers: sealers, ttl: DefaultCacheTTL}, nil
+}
+
+// holds reports whether the store has the secrets key of role.
+func (s *Store) holds(role Role) bool { return s.sealers[role] != nil }
+
+// roles are the roles whose keys the store reads.
+func (s *Store) roles() []string {
+	var roles []string
+	for _, role := range []Role{RoleAuthz, RoleResource} {
+		if s.holds(role) {
+			roles = append(roles, string(role))
+		}
+	}
+	return roles
 }
 
 // SetCacheTTL changes how long reads are cached (0: every read queries).
@@ -143,12 +215,13 @@ func (s *Store) loadLocked(ctx context.Context) error {
 	return nil
 }
 
-// load reads and decrypts every key not yet retired.
+// load reads and decrypts every key not yet retired that is sealed for a
+// role the store holds; no other row even leaves the database.
 func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT kid, use, private_jwk, not_before, retire_at FROM keys
-		WHERE retire_at IS NULL OR retire_at > now()
-		ORDER BY not_before DESC, created_at DESC, kid`)
+		SELECT kid, use, sealed_for, private_jwk, not_before, retire_at FROM keys
+		WHERE (retire_at IS NULL OR retire_at > now()) AND sealed_for = ANY($1)
+		ORDER BY not_before DESC, created_at DESC, kid`, s.roles())
 	if err != nil {
 		return nil, fmt.Errorf("load keys: %w", pg.MapError(err))
 	}
@@ -158,12 +231,20 @@ func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 		var (
 			k      storedKey
 			kid    string
+			role   Role
 			sealed []byte
 		)
-		if err := rows.Scan(&kid, &k.use, &sealed, &k.notBefore, &k.retireAt); err != nil {
+		if err := rows.Scan(&kid, &k.use, &role, &sealed, &k.notBefore, &k.retireAt); err != nil {
 			return nil, fmt.Errorf("load keys: %w", err)
 		}
-		plain, err := s.sealer.open(kid, sealed)
+		if role == RoleResource && k.use == UseSig { // the schema forbids it; never trust it
+			return nil, fmt.Errorf("load keys: signing key %s is sealed for the resource server", kid)
+		}
+		sealer := s.sealers[role]
+		if sealer == nil {
+			return nil, fmt.Errorf("load keys: key %s is sealed for %q", kid, role)
+		}
+		plain, err := sealer.open(kid, sealed)
 		if err != nil {
 			return nil, fmt.Errorf("load keys: %w", err)
 		}

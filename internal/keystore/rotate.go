@@ -25,16 +25,26 @@ var SigningAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
 const rsaBits = 2048
 
 // EnsureKeys creates, at first start, whatever key is missing: a signing key
-// (signingAlg, ES256 or RS256), the resource server's encryption key (P-256,
-// ECDH-ES) and the direct key (256 bits, dir). Keys already there are kept,
-// so it is idempotent, and two processes starting at once take turns (an
-// advisory lock). It then loads the keys, failing clearly when they cannot be
-// decrypted with this secrets key.
+// (signingAlg, ES256 or RS256) sealed for the authorization server, the
+// resource server's encryption key (P-256, ECDH-ES) and the direct key (256
+// bits, dir) sealed for the resource server. Keys already there are kept, so
+// it is idempotent, and two processes starting at once take turns (an
+// advisory lock). First it moves the resource server's keys of a database
+// made before roles (sealed with the secrets key) under the resource secrets
+// key. It then loads the keys, failing clearly when they cannot be decrypted
+// with these secrets keys. Only the authorization server's store (holding
+// both secrets) may call it.
 func (s *Store) EnsureKeys(ctx context.Context, signingAlg jose.SignatureAlgorithm) error {
+	if !s.holds(RoleAuthz) || !s.holds(RoleResource) {
+		return errors.New("ensure keys: only the authorization server (holding the secrets key and the resource secrets key) creates keys")
+	}
 	if _, err := newSigningKey(signingAlg); err != nil { // validate before locking
 		return err
 	}
 	err := s.inLockedTx(ctx, func(tx pgx.Tx) error {
+		if err := s.resealForResource(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT DISTINCT use FROM keys WHERE retire_at IS NULL OR retire_at > now()`)
 		if err != nil {
 			return fmt.Errorf("ensure keys: %w", pg.MapError(err))
@@ -85,6 +95,9 @@ func (s *Store) Rotate(ctx context.Context, alg jose.SignatureAlgorithm, publish
 	if publishAhead < 0 || oldKeyGrace < 0 {
 		return "", errors.New("rotate: publish-ahead and grace must not be negative")
 	}
+	if !s.holds(RoleAuthz) {
+		return "", errors.New("rotate: signing keys are sealed with the secrets key, which this store lacks")
+	}
 	jwk, err := newSigningKey(alg)
 	if err != nil {
 		return "", err
@@ -126,13 +139,55 @@ func (s *Store) PurgeRetired(ctx context.Context, margin time.Duration) (int64, 
 	return tag.RowsAffected(), nil
 }
 
-// insert stores jwk (private part encrypted) with not_before = now()+ahead.
+// resealForResource moves the resource server's keys still sealed for the
+// authorization server (every key of a database made before roles, where one
+// secrets key sealed all) under the resource secrets key, in tx.
+func (s *Store) resealForResource(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT kid, private_jwk FROM keys WHERE use <> 'sig' AND sealed_for = 'authz'`)
+	if err != nil {
+		return fmt.Errorf("reseal keys: %w", pg.MapError(err))
+	}
+	type row struct {
+		kid    string
+		sealed []byte
+	}
+	legacy, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.kid, &x.sealed)
+	})
+	if err != nil {
+		return fmt.Errorf("reseal keys: %w", pg.MapError(err))
+	}
+	for _, k := range legacy {
+		plain, err := s.sealers[RoleAuthz].open(k.kid, k.sealed)
+		if err != nil {
+			return fmt.Errorf("reseal keys: %w", err)
+		}
+		resealed, err := s.sealers[RoleResource].seal(k.kid, plain)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE keys SET private_jwk = $2, sealed_for = 'resource' WHERE kid = $1`,
+			k.kid, resealed); err != nil {
+			return fmt.Errorf("reseal key %s: %w", k.kid, pg.MapError(err))
+		}
+	}
+	return nil
+}
+
+// insert stores jwk (private part encrypted for the role of its use) with
+// not_before = now()+ahead.
 func (s *Store) insert(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, use string, ahead time.Duration) error {
 	private, err := jwk.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("key %s: encode: %w", jwk.KeyID, err)
 	}
-	sealed, err := s.sealer.seal(jwk.KeyID, private)
+	role := sealedFor(use)
+	sealer := s.sealers[role]
+	if sealer == nil {
+		return fmt.Errorf("key %s: no %s secrets key to seal it with", jwk.KeyID, role)
+	}
+	sealed, err := sealer.seal(jwk.KeyID, private)
 	if err != nil {
 		return err
 	}
@@ -145,9 +200,9 @@ func (s *Store) insert(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, use 
 		public = string(b)
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO keys (kid, use, alg, private_jwk, public_jwk, not_before)
-		VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6))`,
-		jwk.KeyID, use, jwk.Algorithm, sealed, public, ahead.Seconds())
+		INSERT INTO keys (kid, use, alg, private_jwk, public_jwk, not_before, sealed_for)
+		VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6), $7)`,
+		jwk.KeyID, use, jwk.Algorithm, sealed, public, ahead.Seconds(), string(role))
 	if err != nil {
 		return fmt.Errorf("key %s: store: %w", jwk.KeyID, pg.MapError(err))
 	}

@@ -23,10 +23,26 @@ const (
 	// (authz/store.SecretHasher); the provider and `numverify client create`
 	// must derive the same.
 	LabelClientSecretHMAC = "client-secret-hmac"
-	// LabelPrivateKeyEncryption keys the AES-256-GCM encryption of private
-	// JWKs at rest.
+	// LabelPrivateKeyEncryption keys the AES-256-GCM encryption at rest of
+	// the private JWKs sealed for the authorization server (signing keys),
+	// derived from NUMVERIFY_SECRETS_KEY.
 	LabelPrivateKeyEncryption = "private-jwk-aes-256-gcm"
+	// LabelResourcePrivateKeyEncryption keys the encryption at rest of the
+	// private JWKs sealed for the resource server (its decryption key and the
+	// direct key), derived from NUMVERIFY_RESOURCE_SECRETS_KEY.
+	LabelResourcePrivateKeyEncryption = "resource-private-jwk-aes-256-gcm"
+	// LabelResourceSecretsKey derives the default resource secrets key from
+	// the secrets key (DeriveResourceSecretsKey).
+	LabelResourceSecretsKey = "resource-secrets-key"
 )
+
+// DeriveResourceSecretsKey is the resource secrets key the authorization
+// server uses when none is configured: one-way from the secrets key, so a
+// resource server given it learns nothing of the secrets key. `numverify keys
+// resource-secrets-key` prints it for resource servers run apart.
+func DeriveResourceSecretsKey(secretsKey []byte) []byte {
+	return DeriveKey(secretsKey, LabelResourceSecretsKey)
+}
 
 // SecretsKeyHelp tells an operator how to make a secrets key.
 const SecretsKeyHelp = "32 random bytes, base64 or hex; make one with `openssl rand -base64 32`"
@@ -34,6 +50,10 @@ const SecretsKeyHelp = "32 random bytes, base64 or hex; make one with `openssl r
 // ErrWrongSecretsKey means stored private keys cannot be decrypted with the
 // configured secrets key: it is not the one they were written with.
 var ErrWrongSecretsKey = errors.New("stored keys cannot be decrypted with this secrets key (NUMVERIFY_SECRETS_KEY differs from the one they were created with)")
+
+// ErrWrongResourceSecretsKey is ErrWrongSecretsKey for the keys sealed for
+// the resource server (errors.Is matches both).
+var ErrWrongResourceSecretsKey = fmt.Errorf("%w: resource server keys (NUMVERIFY_RESOURCE_SECRETS_KEY differs from the one they were sealed with)", ErrWrongSecretsKey)
 
 // ParseSecretsKey decodes a secrets key given as base64 (standard or URL
 // alphabet, with or without padding) or hex, and checks it is 32 bytes.
@@ -67,16 +87,19 @@ func DeriveKey(secretsKey []byte, label string) []byte {
 	return key
 }
 
-// sealer encrypts private JWKs at rest: AES-256-GCM, a random nonce stored in
-// front of the ciphertext, the kid as additional data (a row's key cannot be
-// moved to another kid).
-type sealer struct{ aead cipher.AEAD }
+// sealer encrypts private JWKs at rest for one role: AES-256-GCM, a random
+// nonce stored in front of the ciphertext, the kid as additional data (a
+// row's key cannot be moved to another kid).
+type sealer struct {
+	aead     cipher.AEAD
+	wrongKey error // what open says when the key is not the one that sealed
+}
 
-func newSealer(secretsKey []byte) (*sealer, error) {
+func newSealer(secretsKey []byte, label string, wrongKey error) (*sealer, error) {
 	if len(secretsKey) != SecretsKeyLength {
 		return nil, fmt.Errorf("secrets key is %d bytes, want %d (%s)", len(secretsKey), SecretsKeyLength, SecretsKeyHelp)
 	}
-	block, err := aes.NewCipher(DeriveKey(secretsKey, LabelPrivateKeyEncryption))
+	block, err := aes.NewCipher(DeriveKey(secretsKey, label))
 	if err != nil {
 		return nil, fmt.Errorf("aes: %w", err)
 	}
@@ -84,7 +107,7 @@ func newSealer(secretsKey []byte) (*sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcm: %w", err)
 	}
-	return &sealer{aead: aead}, nil
+	return &sealer{aead: aead, wrongKey: wrongKey}, nil
 }
 
 func (s *sealer) seal(kid string, plaintext []byte) ([]byte, error) {
@@ -102,7 +125,7 @@ func (s *sealer) open(kid string, sealed []byte) ([]byte, error) {
 	}
 	plaintext, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
 	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", kid, ErrWrongSecretsKey)
+		return nil, fmt.Errorf("key %s: %w", kid, s.wrongKey)
 	}
 	return plaintext, nil
 }

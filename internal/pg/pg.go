@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -110,7 +109,14 @@ func MapError(err error) error {
 }
 
 // IsConnectionError reports whether err means Postgres could not be reached
-// (as opposed to a query that Postgres refused).
+// (as opposed to a query that Postgres refused). Only errors of the
+// connection count: a Postgres connection-class or shutdown code, pgconn's
+// connect and broken-connection errors, a socket error (*net.OpError,
+// *net.DNSError), a closed pool, a deadline. Not any net.Error: a *url.Error
+// is one, and url.Parse returns it for whatever a client sent (audience=%00
+// was a 503). The server closing a connection mid-query comes back from pgx
+// as a bare io.EOF or io.ErrUnexpectedEOF, so those count too: callers test
+// the errors of their store and resolver here, not a client's body.
 func IsConnectionError(err error) bool {
 	if err == nil {
 		return false
@@ -130,7 +136,7 @@ func IsConnectionError(err error) bool {
 	if errors.As(err, &connectErr) {
 		return true
 	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	// Broken connection mid-query (server killed, network gone).
@@ -138,11 +144,35 @@ func IsConnectionError(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
-	if strings.Contains(err.Error(), "closed pool") || strings.Contains(err.Error(), "conn closed") {
-		return true
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	return errors.As(err, &opErr) || errors.As(err, &dnsErr) || hasLeaf(err, errClosedPool) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// errClosedPool is the text of puddle.ErrClosedPool, which pgxpool returns
+// once the pool is closed (puddle is not imported for one sentinel).
+const errClosedPool = "closed pool"
+
+// hasLeaf reports whether an error in err's chain that wraps nothing has
+// exactly the text msg: a sentinel of a package not imported, matched
+// without matching a message that merely quotes it.
+func hasLeaf(err error, msg string) bool {
+	if err == nil {
+		return false
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded)
+	switch e := err.(type) {
+	case interface{ Unwrap() error }:
+		return hasLeaf(e.Unwrap(), msg)
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			if hasLeaf(inner, msg) {
+				return true
+			}
+		}
+		return false
+	}
+	return err.Error() == msg
 }
 
 // Tx runs fn in a transaction, committing when it returns nil.

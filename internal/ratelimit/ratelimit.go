@@ -4,6 +4,7 @@ package ratelimit
 
 import (
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -47,11 +48,13 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now)
 	b, found := l.buckets[key]
+	l.sweep(now, !found)
 	if !found {
 		b = &bucket{limiter: rate.NewLimiter(l.rate, l.burst)}
 		l.buckets[key] = b
+	} else if _, kept := l.buckets[key]; !kept {
+		l.buckets[key] = b // idle long enough to be dropped, but in use again
 	}
 	b.lastSeen = now
 	r := b.limiter.ReserveN(now, 1)
@@ -70,10 +73,14 @@ func RetryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// sweep drops buckets that have been idle long enough to be full again, and
-// when over maxKeys the oldest ones.
-func (l *Limiter) sweep(now time.Time) {
-	if now.Sub(l.lastSweep) < 10*time.Second && len(l.buckets) < l.maxKeys {
+// sweep drops buckets that have been idle long enough to be full again
+// (every 10 s), and when a new key finds the table full the tenth of them
+// idle the longest: a full table costs one sort per maxKeys/10 new keys, not
+// a scan per new key, so a flood of distinct keys cannot make every request
+// pay for the whole table.
+func (l *Limiter) sweep(now time.Time, newKey bool) {
+	full := newKey && len(l.buckets) >= l.maxKeys
+	if now.Sub(l.lastSweep) < 10*time.Second && !full {
 		return
 	}
 	l.lastSweep = now
@@ -83,14 +90,20 @@ func (l *Limiter) sweep(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
-	for len(l.buckets) >= l.maxKeys {
-		var oldestKey string
-		var oldest time.Time
-		for k, b := range l.buckets {
-			if oldestKey == "" || b.lastSeen.Before(oldest) {
-				oldestKey, oldest = k, b.lastSeen
-			}
-		}
-		delete(l.buckets, oldestKey)
+	if !newKey || len(l.buckets) < l.maxKeys {
+		return
+	}
+	type seen struct {
+		key  string
+		last time.Time
+	}
+	all := make([]seen, 0, len(l.buckets))
+	for k, b := range l.buckets {
+		all = append(all, seen{k, b.lastSeen})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].last.Before(all[j].last) })
+	drop := len(all) - l.maxKeys + max(1, l.maxKeys/10)
+	for _, s := range all[:min(drop, len(all))] {
+		delete(l.buckets, s.key)
 	}
 }

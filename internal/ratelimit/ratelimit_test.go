@@ -41,3 +41,27 @@ func TestDisabledAndBounded(t *testing.T) {
 		t.Fatalf("%d buckets kept, bound is 5", len(l.buckets))
 	}
 }
+
+// A full table makes room only for new keys: using a key already there
+// drops nobody's bucket, so a spent bucket stays spent.
+func TestFullTableKeepsKnownKeys(t *testing.T) {
+	l := New(0.001, 1, 3)
+	at := func(ms int) time.Time { return time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond) }
+	for i, k := range []string{"a", "b", "c"} {
+		if ok, _ := l.Allow(k, at(i)); !ok {
+			t.Fatalf("first event of %s refused", k)
+		}
+	}
+	if ok, _ := l.Allow("c", at(3)); ok {
+		t.Fatal("second event of c allowed")
+	}
+	if ok, _ := l.Allow("a", at(4)); ok {
+		t.Fatal("second event of a allowed: its spent bucket was dropped although no new key needed room")
+	}
+	if ok, _ := l.Allow("d", at(5)); !ok {
+		t.Fatal("a new key refused")
+	}
+	if len(l.buckets) > 3 {
+		t.Fatalf("%d buckets kept, bound is 3", len(l.buckets))
+	}
+}

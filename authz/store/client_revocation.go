@@ -1,0 +1,37 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/pg"
+)
+
+// DefaultClientRevocationRetention is how long a deleted client's tokens
+// stay refused by default: far longer than any access token lives (300 s by
+// default), so that none outlives the record.
+const DefaultClientRevocationRetention = 24 * time.Hour
+
+// DeleteClientAndRevoke removes a client and every request record issued to
+// it, and in the same transaction revokes every access token it was issued
+// (a client-level revocation, kept for retain and announced to the resource
+// servers, which validate JWT access tokens offline and may hold tokens no
+// table lists); ErrNotFound when there is no such client.
+func (s *Store) DeleteClientAndRevoke(ctx context.Context, id string, retain time.Duration) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM oauth2_clients WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delete client: %w", pg.MapError(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+		}
+		return contract.RecordClientRevocation(ctx, tx, id, retain)
+	})
+	s.clients.forget(id)
+	return err
+}

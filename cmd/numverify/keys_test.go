@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/numverify/numverify/internal/keystore"
+	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/resource"
+)
+
+// TestServeResourceHoldsOnlyItsKey: `serve resource` has no --secrets-key
+// at all, starts with --resource-secrets-key alone, gets its decryption key
+// and no signing private key; without a resource secrets key it refuses to
+// start, saying what is missing.
+func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	secretsKey, resourceKey := randomHex(32), randomHex(32)
+	authzKeys, err := keystore.Open(db.Pool, keystore.Secrets{Authz: mustSecretsKey(t, secretsKey), Resource: mustSecretsKey(t, resourceKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := authzKeys.EnsureKeys(ctx, jose.ES256); err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := authzKeys.EncryptionKey(ctx)
+	newDeps := func() serveDeps {
+		return serveDeps{Pool: db.Pool, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
+	}
+
+	newFlags := func(t *testing.T, env map[string]string, args ...string) *resourceFlags {
+		t.Helper()
+		fs := flag.NewFlagSet("serve resource", flag.ContinueOnError)
+		f := addResourceFlags(fs)
+		if fs.Lookup("secrets-key") != nil {
+			t.Fatal("serve resource has a --secrets-key flag: it must never be given the key sealing the signing keys")
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyEnv(fs, func(name string) string { return env[name] }); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	t.Run("its own key", func(t *testing.T) {
+		f := newFlags(t, map[string]string{"NUMVERIFY_SECRETS_KEY": secretsKey, "NUMVERIFY_RESOURCE_SECRETS_KEY": resourceKey})
+		keys, err := f.keyStore(newDeps())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := keys.EncryptionKey(ctx); err != nil || got.KeyID != enc.KeyID {
+			t.Errorf("EncryptionKey = %s, %v; want %s", got.KeyID, err, enc.KeyID)
+		}
+		if _, err := keys.SigningKey(ctx); !errors.Is(err, keystore.ErrNoKey) {
+			t.Errorf("the resource server's store gave a signing key (%v)", err)
+		}
+		srv, err := f.build(ctx, newDeps())
+		if err != nil {
+			t.Fatalf("serve resource with NUMVERIFY_RESOURCE_SECRETS_KEY alone: %v", err)
+		}
+		srv.close()
+	})
+	t.Run("no key", func(t *testing.T) {
+		f := newFlags(t, map[string]string{"NUMVERIFY_SECRETS_KEY": secretsKey})
+		if _, err := f.build(ctx, newDeps()); err == nil || !strings.Contains(err.Error(), "NUMVERIFY_RESOURCE_SECRETS_KEY") {
+			t.Fatalf("serve resource without a resource secrets key: %v, want it named", err)
+		}
+	})
+	t.Run("opaque needs no key", func(t *testing.T) {
+		f := newFlags(t, nil, "--resource-token-format", "opaque", "--resource-introspection-client-id", "rs")
+		srv, err := f.build(ctx, newDeps())
+		if err != nil {
+			t.Fatalf("serve resource --resource-token-format opaque: %v", err)
+		}
+		srv.close()
+	})
+}
+
+// TestResourceTokenFormatFollowsAuthz: served together, the resource server
+// accepts the format the authorization server issues; apart, what it is told.
+func TestResourceTokenFormatFollowsAuthz(t *testing.T) {
+	for _, tc := range []struct {
+		together bool
+		args     []string
+		want     resource.TokenFormat
+	}{
+		{true, nil, resource.FormatJWT},
+		{true, []string{"--access-token-format", "jwt-dir"}, resource.FormatJWTDirect},
+		{true, []string{"--access-token-format", "opaque"}, resource.FormatOpaque},
+		{false, nil, resource.FormatJWT},
+		{false, []string{"--resource-token-format", "jwt-dir"}, resource.FormatJWTDirect},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		if tc.together {
+			authzServeFlags(fs)
+		}
+		f := addResourceFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.format(); got != tc.want {
+			t.Errorf("together %v, %v: format %q, want %q", tc.together, tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestResourceSecretsKey(t *testing.T) {
+	secrets := mustSecretsKey(t, randomHex(32))
+	if got, err := resourceSecretsKey("", secrets); err != nil || string(got) != string(keystore.DeriveResourceSecretsKey(secrets)) {
+		t.Errorf("unset beside the secrets key: %x, %v; want the derived key", got, err)
+	}
+	if _, err := resourceSecretsKey("", nil); err == nil {
+		t.Errorf("unset without the secrets key: no error")
+	}
+	if _, err := resourceSecretsKey(randomHex(32)[:10], secrets); err == nil {
+		t.Errorf("a short key: no error")
+	}
+	same := randomHex(32)
+	if _, err := resourceSecretsKey(same, mustSecretsKey(t, same)); err == nil {
+		t.Errorf("the resource secrets key equal to the secrets key was accepted")
+	}
+}
+
+func mustSecretsKey(t *testing.T, s string) []byte {
+	t.Helper()
+	k, err := keystore.ParseSecretsKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
