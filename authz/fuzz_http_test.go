@@ -4,32 +4,32 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/numverify/numverify/authz/store"
 )
 
-// FuzzAuthorizeHTTP writes arbitrary bytes (request line, query, headers and
-// body) to the authorization server's real TCP listener from the address of
-// a device a session holds, and reads every response the server writes.
-// Whatever the bytes: no 5xx from the server's handler (net/http's own
-// parser may answer 501 to an unknown transfer coding and 505 to an
-// unknown HTTP version, as RFC 9112 says it should); a redirect goes to a
-// registered redirect URI, or (ServeMux cleaning a path) to a path on this
-// server; a code only for a request that sent an S256 challenge. The
-// placeholder $CLIENT becomes a registered client's id.
+// FuzzAuthorizeHTTP reads arbitrary bytes (request line, query, headers and
+// body, possibly several pipelined requests) with net/http's own parser,
+// http.ReadRequest, as the server's connection does, and serves each request
+// it yields to the authorization server's handler, over a real store, from
+// the address of a device a session holds. (A real socket cannot be used:
+// closing its write side to end the input makes the server cancel the
+// request's context, and leaving it open waits for a read timeout.)
+// Whatever the bytes: no 5xx; a redirect goes to a registered redirect URI,
+// or (ServeMux cleaning a path) to a path on this server; a code only for a
+// request that sent an S256 challenge. $CLIENT becomes a registered client's
+// id.
 func FuzzAuthorizeHTTP(f *testing.F) {
 	srv := startServer(f, unlimited())
 	sp := srv.client(store.ClientSpec{})
 	other := srv.client(store.ClientSpec{RedirectURIs: []string{"https://other.example/cb?tenant=a"}})
 	registered := []string{sp.redirectURI + "?", other.redirectURI + "&"}
 	dev := srv.newDevice()
-	addr := strings.TrimPrefix(srv.issuer, "http://")
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: dev.addr}, Timeout: 5 * time.Second}
+	handler := srv.server.Handler()
 
 	const good = "GET /authorize?client_id=$CLIENT&response_type=code&redirect_uri=https%3A%2F%2Fsp.example%2Fcallback" +
 		"&scope=openid+number-verification%3Averify&state=abcdefgh" +
@@ -54,58 +54,44 @@ func FuzzAuthorizeHTTP(f *testing.F) {
 	for _, seed := range seeds {
 		f.Add([]byte(seed))
 	}
-	send := func(t testing.TB, raw []byte) []*http.Response {
-		conn, err := dialer.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	send := func(raw []byte) []*httptest.ResponseRecorder {
 		raw = bytes.ReplaceAll(raw, []byte("$CLIENT"), []byte(sp.id))
-		if testing.Verbose() {
-			println(string(raw))
-		}
-		if _, err := conn.Write(raw); err != nil {
-			return nil // the server closed first: it refused the bytes
-		}
-		_ = conn.(*net.TCPConn).CloseWrite()
-		var responses []*http.Response
-		reader := bufio.NewReader(conn)
-		for {
-			resp, err := http.ReadResponse(reader, nil)
+		reader := bufio.NewReader(bytes.NewReader(raw))
+		var responses []*httptest.ResponseRecorder
+		for range 4 {
+			req, err := http.ReadRequest(reader)
 			if err != nil {
-				return responses
+				return responses // net/http answers 400 or closes
 			}
-			body, _ := io.ReadAll(resp.Body)
-			if testing.Verbose() {
-				println(string(body))
+			req.RemoteAddr = dev.addr.String() + ":40000"
+			rec := httptest.NewRecorder()
+			handler.ServeHTTP(rec, req)
+			_, _ = io.Copy(io.Discard, req.Body) // as the server does before the next request
+			responses = append(responses, rec)
+			if req.Close {
+				break
 			}
-			resp.Body.Close()
-			responses = append(responses, resp)
 		}
+		return responses
 	}
-	if rs := send(f, []byte(good)); len(rs) != 1 || !strings.Contains(rs[0].Header.Get("Location"), "code=") {
-		for _, r := range rs {
-			f.Logf("%d %q", r.StatusCode, r.Header.Get("Location"))
-		}
-		f.Fatalf("the good seed did not log in")
+	if rs := send([]byte(good)); len(rs) != 1 || !strings.Contains(rs[0].Header().Get("Location"), "code=") {
+		f.Fatalf("the good seed did not log in: %v", rs)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		for _, resp := range send(t, raw) {
-			ours := resp.Header.Get("X-Frame-Options") != "" // securityHeaders: the handler wrote it
-			if resp.StatusCode >= 500 && (ours || (resp.StatusCode != http.StatusNotImplemented && resp.StatusCode != http.StatusHTTPVersionNotSupported)) {
-				t.Fatalf("status %d for %q", resp.StatusCode, raw)
+		for _, resp := range send(raw) {
+			if resp.Code >= 500 {
+				t.Fatalf("status %d for %q", resp.Code, raw)
 			}
-			location := resp.Header.Get("Location")
-			if resp.StatusCode/100 != 3 {
+			location := resp.Header().Get("Location")
+			if resp.Code/100 != 3 {
 				if location != "" {
-					t.Fatalf("Location %q on a %d for %q", location, resp.StatusCode, raw)
+					t.Fatalf("Location %q on a %d for %q", location, resp.Code, raw)
 				}
 				continue
 			}
 			if !redirectsTo(location, registered) {
-				if resp.StatusCode != http.StatusMovedPermanently || !samePath(location) {
-					t.Fatalf("%d to %q for %q", resp.StatusCode, location, raw)
+				if resp.Code == http.StatusFound || !samePath(location) { // ServeMux answers 301 or 307
+					t.Fatalf("%d to %q for %q", resp.Code, location, raw)
 				}
 				continue
 			}

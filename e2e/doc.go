@@ -10,4 +10,6 @@
 //   - logs_test.go: no number, token, code or secret in any log line (issue 6)
 //   - camara_test.go: the CAMARA cases against the real authorization server
 //     with tokens from the silent login, jwt and opaque formats (issue 4)
+//   - proxy_test.go: the device's address behind real nginx and HAProxy (HTTP,
+//     PROXY v1 and v2), every forged header refused, CGNAT by port (issue 9)
 package e2e

@@ -2,16 +2,11 @@ package resource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
-
-	"github.com/numverify/numverify/internal/pg"
 )
 
 var (
@@ -86,32 +81,37 @@ func (s *Server) handleOpenAPI(doc []byte) echo.HandlerFunc {
 	}
 }
 
-// consume records a single-use token's jti (when tokens are single-use); a
-// second use is refused as an invalid token. Postgres unreachable: 503.
+// consume records the use of a single-use token (unless tokens are reusable
+// here); a second use is refused as an invalid token (401 UNAUTHENTICATED,
+// v0 code 41) and counted. Postgres unreachable or too slow: 503, and the
+// call is not answered, since its use was not recorded.
+//
+// What uses a token up: the call the API answers. The handlers call consume
+// after everything that a request can get wrong by itself (406, 415, 413,
+// 400 for the body, 403 for the scope or the false-answer cap, 429) and just
+// before the 200: CAMARA restricts the token to a single API call, and a call
+// refused for its malformed body has not been one, so an SP that sent a bad
+// body can fix it and retry with its token, but no token ever gets two
+// answers.
 func (s *Server) consume(ctx context.Context, p principal) error {
-	if !s.cfg.SingleUseTokens {
+	if s.uses == nil {
 		return nil
 	}
-	if p.jti == "" {
-		return errInvalidCredentials.with("The access token has no identifier; tokens are single-use here.")
+	if !recordable(p.jti, p.expiresAt) {
+		return errInvalidCredentials.with("The access token has no usable identifier; tokens are single-use here.")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, useRecordTimeout)
 	defer cancel()
-	tag, err := s.cfg.Pool.Exec(ctx,
-		`INSERT INTO used_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`,
-		p.jti, p.expiresAt)
+	first, err := s.uses.record(ctx, p.jti, p.expiresAt)
 	if err != nil {
-		// Postgres refusing the statement is a bug of ours (500); anything
-		// else (refused, reset or timed-out connections, EOF mid-answer)
-		// means it cannot be reached.
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pg.IsConnectionError(err) {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "single-use check unavailable", errAttr(err))
-			return errUnavailable.with("The service cannot record the token's use right now.")
+		if !useUnavailable(err) {
+			return fmt.Errorf("record access token use: %w", err)
 		}
-		return fmt.Errorf("record access token use: %w", err)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "single-use check unavailable", errAttr(err))
+		s.metrics.rejectedReason("unavailable")
+		return errUnavailable.with("The service cannot record the token's use right now.")
 	}
-	if tag.RowsAffected() == 0 {
+	if !first {
 		s.metrics.rejectedReason("reused")
 		return errInvalidCredentials.with("The access token has already been used.")
 	}

@@ -194,6 +194,7 @@ type Server struct {
 	listener  *revocationListener
 	limiter   *ratelimit.Limiter
 	failures  *verifyFailures
+	uses      *useRecorder // nil: tokens are reusable
 	metrics   *metrics
 	openapiV2 []byte
 	openapiV0 []byte
@@ -233,6 +234,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.tokens = newJWTValidator(bg, cfg, disco, s.metrics, s.log, &s.wg)
 	case FormatOpaque:
 		s.tokens = newIntrospector(bg, cfg, disco, s.metrics, s.log)
+	}
+	if cfg.SingleUseTokens {
+		s.uses = newUseRecorder(cfg.Pool, s.log, cfg.Registry)
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.uses.run(bg) }()
 	}
 	s.listener = newRevocationListener(cfg.Pool, s.revoked, s.log, s.metrics, cfg.Now)
 	s.wg.Add(1)

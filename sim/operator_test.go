@@ -42,6 +42,8 @@ type fakeOperator struct {
 	// lieAbout makes verify answer false for this number (a broken
 	// server, to see the bench count wrong-subscriber).
 	lieAbout string
+	// verifyDelay makes each verify take this long (a slow server).
+	verifyDelay time.Duration
 }
 
 type fakeCode struct {
@@ -184,6 +186,7 @@ func (op *fakeOperator) verify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	time.Sleep(op.verifyDelay)
 	var body struct{ PhoneNumber, HashedPhoneNumber string }
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		writeJSON(w, 400, map[string]any{"status": 400, "code": "INVALID_ARGUMENT", "message": "bad body"})

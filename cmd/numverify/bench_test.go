@@ -27,7 +27,7 @@ func TestBenchAgainstServe(t *testing.T) {
 		"NUMVERIFY_RESOURCE_SECRETS_KEY": randomHex(32), "NUMVERIFY_NETWORK_ADMIN_TOKEN": testAdminToken}
 	serveInProcess(t, env, issuer+"/healthz", "serve", "--single-use-tokens", "--issuer", issuer,
 		"--authz-addr", "127.0.0.1:"+ports[0], "--resource-addr", "127.0.0.1:"+ports[1], "--network-addr", "127.0.0.1:"+ports[2],
-		"--metrics-addr", "", "--radius-addr", "")
+		"--metrics-addr", "")
 	clientID, secret := createTestClient(t, env)
 
 	bench := func(t *testing.T, prefix netip.Prefix, args ...string) *sim.BenchReport {
