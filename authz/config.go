@@ -28,9 +28,6 @@ const (
 // AccessTokenFormats lists the accepted values of Config.AccessTokenFormat.
 var AccessTokenFormats = []string{FormatJWT, FormatJWTDirect, FormatOpaque}
 
-// IDTokenAlgorithms lists the accepted values of Config.IDTokenAlgorithm.
-var IDTokenAlgorithms = []string{"RS256", "ES256"}
-
 // MinSecretsKeyLength is the shortest Config.SecretsKey accepted.
 const MinSecretsKeyLength = 32
 
@@ -54,9 +51,6 @@ type Config struct {
 	ClientPortHeader string
 	// AccessTokenFormat is FormatJWT (default), FormatJWTDirect or FormatOpaque.
 	AccessTokenFormat string
-	// IDTokenAlgorithm is "RS256" or "ES256": the algorithm of the signing
-	// key the key store is asked to keep.
-	IDTokenAlgorithm string
 	// AccessTokenAudience is the "aud" of JWT access tokens.
 	AccessTokenAudience []string
 	// Lifetimes.
@@ -103,9 +97,6 @@ func (c Config) WithDefaults() Config {
 	if c.ClientAddressFrom == "" {
 		c.ClientAddressFrom = AddressFromPeer
 	}
-	if c.IDTokenAlgorithm == "" {
-		c.IDTokenAlgorithm = "RS256"
-	}
 	if len(c.AccessTokenAudience) == 0 {
 		c.AccessTokenAudience = []string{contract.DefaultAudience}
 	}
@@ -134,9 +125,6 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(AccessTokenFormats, c.AccessTokenFormat) {
 		add("access token format %q: want one of %s", c.AccessTokenFormat, strings.Join(AccessTokenFormats, ", "))
-	}
-	if !slices.Contains(IDTokenAlgorithms, c.IDTokenAlgorithm) {
-		add("ID token algorithm %q: want one of %s", c.IDTokenAlgorithm, strings.Join(IDTokenAlgorithms, ", "))
 	}
 	for _, aud := range c.AccessTokenAudience {
 		if u, err := url.Parse(aud); err != nil || !u.IsAbs() {

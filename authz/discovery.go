@@ -61,7 +61,7 @@ func newMetadata(cfg Config) metadata {
 		ResponseModesSupported: []string{"query"},
 		GrantTypesSupported:    []string{"authorization_code", "refresh_token"},
 		SubjectTypesSupported:  []string{"pairwise"},
-		// Either may sign during a change of algorithm (keys rotate --alg).
+		// Each client's ID tokens use the algorithm of its registration.
 		IDTokenSigningAlgValuesSupported:           IDTokenAlgorithms,
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: algs,

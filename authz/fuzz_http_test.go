@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -19,7 +20,9 @@ import (
 // the address of a device a session holds. (A real socket cannot be used:
 // closing its write side to end the input makes the server cancel the
 // request's context, and leaving it open waits for a read timeout.)
-// Whatever the bytes: no 5xx; a redirect goes to a registered redirect URI,
+// Whatever the bytes: no 5xx, nor a 5xx redirected to the client
+// (server_error, temporarily_unavailable, or fosite's "error" for an error
+// it does not know); a redirect goes to a registered redirect URI,
 // or (ServeMux cleaning a path) to a path on this server; a code only for a
 // request that sent an S256 challenge. $CLIENT becomes a registered client's
 // id.
@@ -94,6 +97,11 @@ func FuzzAuthorizeHTTP(f *testing.F) {
 					t.Fatalf("%d to %q for %q", resp.Code, location, raw)
 				}
 				continue
+			}
+			if target, err := url.Parse(location); err != nil {
+				t.Fatalf("unparseable Location %q", location)
+			} else if e := target.Query().Get("error"); e == "server_error" || e == "temporarily_unavailable" || e == "error" {
+				t.Fatalf("redirected %s (a 5xx in the query) for %q", e, raw)
 			}
 			if strings.Contains(location, "code=") && !bytes.Contains(raw, []byte("S256")) {
 				t.Fatalf("code issued without an S256 challenge for %q", raw)

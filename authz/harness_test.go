@@ -120,7 +120,7 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	setup := serverSetup{
-		cfg:      authz.Config{Issuer: issuer, SecretsKey: secretsKey, IDTokenAlgorithm: "ES256"},
+		cfg:      authz.Config{Issuer: issuer, SecretsKey: secretsKey},
 		resolver: resolver,
 	}
 	for _, o := range opts {
@@ -145,7 +145,7 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 		}
 		db = &pgtest.DB{Name: db.Name, URL: db.URL, Pool: pool}
 	}
-	keys, openKeys := newTestKeys(t, db, secretsKey, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm))
+	keys, openKeys := newTestKeys(t, db, secretsKey)
 	logOut := io.Discard
 	if setup.accessLog != nil {
 		logOut = setup.accessLog
@@ -191,6 +191,9 @@ func (s *testServer) client(spec store.ClientSpec) testClient {
 	}
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{"openid", contract.ScopeVerify, contract.ScopeShare}
+	}
+	if spec.IDTokenSignedResponseAlg == "" {
+		spec.IDTokenSignedResponseAlg = "ES256" // as `numverify client create` registers
 	}
 	var key *ecdsa.PrivateKey
 	kid := ""

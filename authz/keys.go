@@ -10,14 +10,20 @@ import (
 
 var _ Keys = (*keystore.Store)(nil)
 
+// AccessTokenSigningAlgorithm signs every JWT access token, whatever the
+// client's ID token algorithm: access tokens are read only by the operator's
+// resource servers, so the fast algorithm always (an RS256 signature costs
+// about as much as the rest of a login).
+const AccessTokenSigningAlgorithm = jose.ES256
+
 // Keys is what the authorization server needs from the key store
-// (internal/keystore.Store): its current signing key, the public keys it
-// publishes, the resource server's encryption key, and the shared direct key.
-// All are served from memory.
+// (internal/keystore.Store): its current signing key of each algorithm, the
+// public keys it publishes, the resource server's encryption key, and the
+// shared direct key. All are served from memory.
 type Keys interface {
-	// SigningKey is the current private signing key (kid and alg set).
-	SigningKey(ctx context.Context) (jose.JSONWebKey, error)
-	// PublicSigningKeys are the keys /jwks.json publishes.
+	// SigningKey is the current private signing key of alg (kid and alg set).
+	SigningKey(ctx context.Context, alg jose.SignatureAlgorithm) (jose.JSONWebKey, error)
+	// PublicSigningKeys are the keys /jwks.json publishes, of every algorithm.
 	PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error)
 	// EncryptionKey is the resource server's private P-256 key; its Public()
 	// part is what access tokens are encrypted to.

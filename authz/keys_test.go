@@ -4,23 +4,22 @@ import (
 	"context"
 	"testing"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/keystore"
 	"github.com/numverify/numverify/internal/pgtest"
 )
 
-// newTestKeys is the real key store on the test database, with keys made
-// for alg, and what the resource server opens access tokens with.
-func newTestKeys(t testing.TB, db *pgtest.DB, secretsKey []byte, alg jose.SignatureAlgorithm) (*keystore.Store, contract.Keys) {
+// newTestKeys is the real key store on the test database, with its keys
+// made (a signing key of each algorithm), and what the resource server opens
+// access tokens with.
+func newTestKeys(t testing.TB, db *pgtest.DB, secretsKey []byte) (*keystore.Store, contract.Keys) {
 	t.Helper()
 	ks, err := keystore.New(db.Pool, secretsKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.EnsureKeys(context.Background(), alg); err != nil {
+	if err := ks.EnsureKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return ks, resourceKeys(t, ks)

@@ -47,7 +47,7 @@ import (
 //   - an address that cannot be read (a forwarding header the configured
 //     source cannot parse) fails closed: all such requests share one small
 //     bucket, at /authorize and at /token.
-//   - Both /token answers are 429 with Retry-After and an RFC 6749 §5.2 body
+//   - Every /token refusal is 429 with Retry-After and an RFC 6749 §5.2 body
 //     {"error":"temporarily_unavailable"}. RFC 6749 names no rate-limit error
 //     at the token endpoint; "slow_down" is RFC 8628's device-flow polling
 //     error and a client would not expect it here, whereas

@@ -100,7 +100,8 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 		}
 	}
 	idSigner := newIDTokenSigner(keys)
-	idTokens := &openid.IDTokenHandleHelper{IDTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: conf}}
+	// Each client's ID tokens with the algorithm of its registration.
+	idTokens := &openid.IDTokenHandleHelper{IDTokenStrategy: clientIDTokens{openid.DefaultStrategy{Signer: idSigner, Config: conf}}}
 
 	code := &oauth2.AuthorizeExplicitGrantHandler{
 		AccessTokenStrategy:    strategy,

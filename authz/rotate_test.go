@@ -43,7 +43,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	// refetches on an unknown kid.
 	verifier := provider.Verifier(&oidc.Config{ClientID: sp.id, SupportedSigningAlgs: []string{"ES256"}})
 	spHTTP := &http.Client{Timeout: 10 * time.Second}
-	before, err := srv.keys.SigningKey(context.Background())
+	before, err := srv.keys.SigningKey(context.Background(), jose.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}

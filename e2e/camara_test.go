@@ -11,9 +11,14 @@ import (
 )
 
 // camaraTokens are the tokens the CAMARA cases need, every one from a real
-// silent login of the device (except the malformed ones).
+// silent login of the device (except the malformed ones). Tokens are
+// single-use (NV 2.1.1): valid, verifyOnly and shareOnly serve only cases
+// refused before the token is used (400, 403); a case answered 200 logs in
+// afresh (login); used has answered one call already.
 type camaraTokens struct {
-	valid, verifyOnly, shareOnly, expired, tampered string
+	valid, verifyOnly, shareOnly, expired, tampered, used string
+
+	login func(t *testing.T, scopes ...string) string
 }
 
 // TestCAMARAWithRealAuthorizationServer is issue 4's "same cases against the
@@ -65,7 +70,16 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		if valid[mid] == 'A' {
 			flip = "B"
 		}
+		used := mustLogin(t, d, f.issuer, sp, "openid", scopeVerify, scopeShare).AccessToken
+		if r, err := callAPI(&http.Client{Timeout: 10 * time.Second}, http.MethodPost, f.api+"/number-verification/v2/verify", used,
+			str(`{"phoneNumber":"`+number+`"}`), nil); err != nil || r.Status != http.StatusOK {
+			t.Fatalf("%s: the first use of a token: %v %+v", f.name, err, r)
+		}
 		tokens[i] = camaraTokens{
+			used: used,
+			login: func(t *testing.T, scopes ...string) string {
+				return mustLogin(t, d, f.issuer, sp, scopes...).AccessToken
+			},
 			valid:      valid,
 			verifyOnly: mustLogin(t, d, f.issuer, sp, "openid", scopeVerify).AccessToken,
 			shareOnly:  mustLogin(t, d, f.issuer, sp, "openid", scopeShare).AccessToken,
@@ -77,21 +91,28 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 	hash := sha(number)
 	type verifyCase struct {
 		name         string
-		token        func(camaraTokens) string
+		token        func(*testing.T, camaraTokens) string
 		body         *string
 		status       int
 		code, orange string
 		verified     any
 	}
-	valid := func(tk camaraTokens) string { return tk.valid }
+	valid := func(_ *testing.T, tk camaraTokens) string { return tk.valid }
+	// fresh logs in for a case that uses its token up (200).
+	fresh := func(scopes ...string) func(*testing.T, camaraTokens) string {
+		return func(t *testing.T, tk camaraTokens) string {
+			return tk.login(t, append([]string{"openid"}, scopes...)...)
+		}
+	}
+	both := fresh(scopeVerify, scopeShare)
 	numberBody := str(`{"phoneNumber":"` + number + `"}`)
 	verifyCases := []verifyCase{
-		{"match_true_plain", valid, numberBody, 200, "", "", true},
-		{"match_false_plain", valid, str(`{"phoneNumber":"` + other + `"}`), 200, "", "", false},
-		{"match_true_hashed_lower", valid, str(`{"hashedPhoneNumber":"` + hash + `"}`), 200, "", "", true},
-		{"match_true_hashed_upper", valid, str(`{"hashedPhoneNumber":"` + strings.ToUpper(hash) + `"}`), 200, "", "", true},
-		{"match_false_hashed_lower", valid, str(`{"hashedPhoneNumber":"` + sha(other) + `"}`), 200, "", "", false},
-		{"match_false_hashed_upper", valid, str(`{"hashedPhoneNumber":"` + strings.ToUpper(sha(other)) + `"}`), 200, "", "", false},
+		{"match_true_plain", both, numberBody, 200, "", "", true},
+		{"match_false_plain", both, str(`{"phoneNumber":"` + other + `"}`), 200, "", "", false},
+		{"match_true_hashed_lower", both, str(`{"hashedPhoneNumber":"` + hash + `"}`), 200, "", "", true},
+		{"match_true_hashed_upper", both, str(`{"hashedPhoneNumber":"` + strings.ToUpper(hash) + `"}`), 200, "", "", true},
+		{"match_false_hashed_lower", both, str(`{"hashedPhoneNumber":"` + sha(other) + `"}`), 200, "", "", false},
+		{"match_false_hashed_upper", both, str(`{"hashedPhoneNumber":"` + strings.ToUpper(sha(other)) + `"}`), 200, "", "", false},
 		{"no_body", valid, nil, 400, "INVALID_ARGUMENT", "21", nil},
 		{"empty_body", valid, str(""), 400, "INVALID_ARGUMENT", "21", nil},
 		{"empty_object", valid, str(`{}`), 400, "INVALID_ARGUMENT", "23", nil},
@@ -101,27 +122,29 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		{"pattern_too_short", valid, str(`{"phoneNumber":"123"}`), 400, "INVALID_ARGUMENT", "24", nil},
 		{"pattern_leading_zeros", valid, str(`{"phoneNumber":"+00012230304913849"}`), 400, "INVALID_ARGUMENT", "24", nil},
 		{"hash_pattern_short", valid, str(`{"hashedPhoneNumber":"` + hash[:63] + `"}`), 400, "INVALID_ARGUMENT", "24", nil},
-		{"no_authorization", func(camaraTokens) string { return "" }, numberBody, 401, "UNAUTHENTICATED", "40", nil},
-		{"expired_token", func(tk camaraTokens) string { return tk.expired }, numberBody, 401, "UNAUTHENTICATED", "42", nil},
-		{"invalid_token", func(camaraTokens) string { return "bm90LWEtdG9rZW4" }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
-		{"tampered_token", func(tk camaraTokens) string { return tk.tampered }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
-		{"missing_scope", func(tk camaraTokens) string { return tk.shareOnly }, numberBody, 403, "PERMISSION_DENIED", "50", nil},
-		{"verify_only_token", func(tk camaraTokens) string { return tk.verifyOnly }, numberBody, 200, "", "", true},
+		{"no_authorization", func(*testing.T, camaraTokens) string { return "" }, numberBody, 401, "UNAUTHENTICATED", "40", nil},
+		{"expired_token", func(_ *testing.T, tk camaraTokens) string { return tk.expired }, numberBody, 401, "UNAUTHENTICATED", "42", nil},
+		{"invalid_token", func(*testing.T, camaraTokens) string { return "bm90LWEtdG9rZW4" }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
+		{"tampered_token", func(_ *testing.T, tk camaraTokens) string { return tk.tampered }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
+		{"missing_scope", func(_ *testing.T, tk camaraTokens) string { return tk.shareOnly }, numberBody, 403, "PERMISSION_DENIED", "50", nil},
+		{"verify_only_token", fresh(scopeVerify), numberBody, 200, "", "", true},
+		{"token_already_used", func(_ *testing.T, tk camaraTokens) string { return tk.used }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
 	}
 	type shareCase struct {
 		name         string
-		token        func(camaraTokens) string
+		token        func(*testing.T, camaraTokens) string
 		status       int
 		code, orange string
 	}
 	shareCases := []shareCase{
-		{"success", valid, 200, "", ""},
-		{"share_only_token", func(tk camaraTokens) string { return tk.shareOnly }, 200, "", ""},
-		{"no_authorization", func(camaraTokens) string { return "" }, 401, "UNAUTHENTICATED", "40"},
-		{"expired_token", func(tk camaraTokens) string { return tk.expired }, 401, "UNAUTHENTICATED", "42"},
-		{"invalid_token", func(camaraTokens) string { return "bm90LWEtdG9rZW4" }, 401, "UNAUTHENTICATED", "41"},
-		{"tampered_token", func(tk camaraTokens) string { return tk.tampered }, 401, "UNAUTHENTICATED", "41"},
-		{"missing_scope", func(tk camaraTokens) string { return tk.verifyOnly }, 403, "PERMISSION_DENIED", "50"},
+		{"success", both, 200, "", ""},
+		{"share_only_token", fresh(scopeShare), 200, "", ""},
+		{"token_already_used", func(_ *testing.T, tk camaraTokens) string { return tk.used }, 401, "UNAUTHENTICATED", "41"},
+		{"no_authorization", func(*testing.T, camaraTokens) string { return "" }, 401, "UNAUTHENTICATED", "40"},
+		{"expired_token", func(_ *testing.T, tk camaraTokens) string { return tk.expired }, 401, "UNAUTHENTICATED", "42"},
+		{"invalid_token", func(*testing.T, camaraTokens) string { return "bm90LWEtdG9rZW4" }, 401, "UNAUTHENTICATED", "41"},
+		{"tampered_token", func(_ *testing.T, tk camaraTokens) string { return tk.tampered }, 401, "UNAUTHENTICATED", "41"},
+		{"missing_scope", func(_ *testing.T, tk camaraTokens) string { return tk.verifyOnly }, 403, "PERMISSION_DENIED", "50"},
 	}
 
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -147,7 +170,7 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 						continue
 					}
 					t.Run(f.name+"/"+edition+"/verify/"+c.name, func(t *testing.T) {
-						r, err := callAPI(hc, http.MethodPost, base+"/verify", c.token(tokens[i]), c.body, headers)
+						r, err := callAPI(hc, http.MethodPost, base+"/verify", c.token(t, tokens[i]), c.body, headers)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -162,7 +185,7 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 						continue
 					}
 					t.Run(f.name+"/"+edition+"/share/"+c.name, func(t *testing.T) {
-						r, err := callAPI(hc, http.MethodGet, base+"/device-phone-number", c.token(tokens[i]), nil, headers)
+						r, err := callAPI(hc, http.MethodGet, base+"/device-phone-number", c.token(t, tokens[i]), nil, headers)
 						if err != nil {
 							t.Fatal(err)
 						}

@@ -29,7 +29,8 @@ func TestLogHygiene(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, newDatabase(t))
 	debug := []string{"--log-level", "debug", "--log-format", "json"}
-	a := s.serveApart(append([]string{"--database-max-conns", "8"}, debug...), debug, debug)
+	// Reusable tokens: one token makes every call below, the revocation last.
+	a := s.serveApart(append([]string{"--database-max-conns", "8"}, debug...), append([]string{"--single-use-tokens=false"}, debug...), debug)
 	client := s.createClient("log-sp")
 
 	const number, other = "+33612345678", "+33698765432"

@@ -39,8 +39,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	// the listener closes.
 	const shutdownDrain = 500 * time.Millisecond
 	s := newStack(t, newDatabase(t))
+	// Reusable tokens: each worker verifies in a loop with its one token.
 	sv := s.serve("--database-max-conns", "40", "--shutdown-timeout", shutdownTimeout.String(),
-		"--shutdown-drain", shutdownDrain.String())
+		"--shutdown-drain", shutdownDrain.String(), "--single-use-tokens=false")
 	client := s.createClient("sigterm-sp")
 	prefix := devicePrefix()
 

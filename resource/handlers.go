@@ -100,7 +100,7 @@ func (s *Server) consume(ctx context.Context, p principal) error {
 	if !recordable(p.jti, p.expiresAt) {
 		return errInvalidCredentials.with("The access token has no usable identifier; tokens are single-use here.")
 	}
-	ctx, cancel := context.WithTimeout(ctx, useRecordTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.uses.timeout)
 	defer cancel()
 	first, err := s.uses.record(ctx, p.jti, p.expiresAt)
 	if err != nil {

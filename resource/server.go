@@ -84,7 +84,10 @@ type Config struct {
 	// HTTPClient fetches discovery, JWKS and introspection; default: 5 s timeout.
 	HTTPClient *http.Client
 
-	// SingleUseTokens accepts each token (by jti) for one successful call.
+	// SingleUseTokens accepts each token (by jti) for one successful call
+	// (CAMARA Number Verification 2.1.1), recorded in Postgres with
+	// concurrent uses committed together (singleuse.go). serve turns it on
+	// unless --single-use-tokens=false (deployments still following NV 2.0).
 	SingleUseTokens bool
 	// AllowNonNetworkAuthentication accepts tokens whose amr lacks "nba"
 	// (a playground deployment); off, they get 403
@@ -161,7 +164,7 @@ func (c *Config) Validate() error {
 			problems = append(problems, fmt.Errorf(format, args...))
 		}
 	}
-	check(c.Pool != nil, "a Postgres pool is required (revocations)")
+	check(c.Pool != nil, "a Postgres pool is required (revocations, single-use tokens)")
 	check(isHTTPURL(c.Issuer), "issuer %q must be an http(s) URL", c.Issuer)
 	check(c.DiscoveryURL == "" || isHTTPURL(c.DiscoveryURL), "discovery URL %q must be an http(s) URL", c.DiscoveryURL)
 	check(c.Audience != "", "audience must not be empty")
@@ -222,7 +225,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: newMetrics(cfg.Registry),
 		cancel:  cancel,
 	}
-	s.failures = newVerifyFailures(cfg.MaxFailedVerifies, cfg.ClockSkew, cfg.Now, cfg.Registry)
+	maxFailed := cfg.MaxFailedVerifies
+	if cfg.SingleUseTokens {
+		// A single-use token answers one call: the false-answer cap has
+		// nothing left to bound, and concurrent reuses get their 401.
+		maxFailed = NoLimit
+	}
+	s.failures = newVerifyFailures(maxFailed, cfg.ClockSkew, cfg.Now, cfg.Registry)
 	var err error
 	if s.openapiV2, s.openapiV0, err = openAPIDocuments(); err != nil {
 		cancel()

@@ -76,6 +76,7 @@ type useRecorder struct {
 	log     *slog.Logger
 	queue   chan *pendingUse
 	stopped chan struct{}
+	timeout time.Duration // of a batch's statements: useRecordTimeout
 
 	batchSize prometheus.Histogram
 	reuses    prometheus.Counter
@@ -94,7 +95,7 @@ type useOutcome struct {
 }
 
 func newUseRecorder(pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) *useRecorder {
-	r := &useRecorder{pool: pool, log: log,
+	r := &useRecorder{pool: pool, log: log, timeout: useRecordTimeout,
 		queue:   make(chan *pendingUse, useQueueLength),
 		stopped: make(chan struct{}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -206,12 +207,9 @@ func (r *useRecorder) commit(ctx context.Context, batch []*pendingUse) {
 // implicit transaction, one round trip). It returns the jtis inserted once
 // the commit is done.
 func (r *useRecorder) insert(ctx context.Context, jtis []string, expiries []time.Time) (map[string]struct{}, error) {
-	ctx, cancel := context.WithTimeout(ctx, useRecordTimeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	var b pgx.Batch
-	b.Queue(sqlDurableCommit)
-	b.Queue(sqlRecordUses, jtis, expiries)
-	results := r.pool.SendBatch(ctx, &b)
+	results := r.pool.SendBatch(ctx, useBatch(jtis, expiries))
 	inserted := make(map[string]struct{}, len(jtis))
 	if _, err := results.Exec(); err != nil {
 		results.Close()
@@ -233,6 +231,14 @@ func (r *useRecorder) insert(ctx context.Context, jtis []string, expiries []time
 		return nil, fmt.Errorf("record token uses: %w", err)
 	}
 	return inserted, nil
+}
+
+// useBatch is the batch's statements: durable commit, then the INSERT.
+func useBatch(jtis []string, expiries []time.Time) *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(sqlDurableCommit)
+	b.Queue(sqlRecordUses, jtis, expiries)
+	return b
 }
 
 // useUnavailable tells whether a failed record is Postgres being out of reach

@@ -35,7 +35,10 @@ func (r *benchRun) reportIntervals(done <-chan struct{}) {
 	for {
 		select {
 		case <-done:
-			if time.Since(begun) >= r.cfg.ReportEvery/10 { // not a sliver at the end
+			// The rest, unless it is an empty sliver: what finished after
+			// the last tick (the iterations in flight at the end) counts.
+			if stats := r.interval.Load(); stats.latency.Count() > 0 || stats.failed.Load() > 0 ||
+				time.Since(begun) >= r.cfg.ReportEvery/2 {
 				r.closeInterval(begun)
 			}
 			return

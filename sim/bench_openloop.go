@@ -19,6 +19,9 @@ func (r *benchRun) openLoop(ctx, stop context.Context, devices chan *benchDevice
 	defer timer.Stop()
 	for k := 0; ; k++ {
 		due := r.start.Add(time.Duration(float64(k) * float64(time.Second) / r.cfg.Rate))
+		if !due.Before(r.start.Add(r.cfg.Duration)) {
+			break // due when the run ends: not an arrival of this run
+		}
 		if wait := time.Until(due); wait > 0 {
 			timer.Reset(wait)
 			select {
@@ -35,6 +38,11 @@ func (r *benchRun) openLoop(ctx, stop context.Context, devices chan *benchDevice
 			defer wg.Done()
 			select {
 			case d := <-devices:
+				if stop.Err() != nil { // both were ready: the run is over
+					devices <- d
+					r.unstarted.Add(1)
+					return
+				}
 				r.iteration(ctx, d, due)
 				devices <- d
 			case <-stop.Done():

@@ -58,7 +58,7 @@ func TestBenchOpenLoopKeepsItsRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK < 40 || rep.OK > 51 || rep.Failed != 0 || rep.Unstarted != 0 {
+	if rep.OK < 45 || rep.OK > 50 || rep.Failed != 0 || rep.OK+rep.Unstarted != 50 {
 		t.Fatalf("ok %d failed %d unstarted %d; want the 50 scheduled logins", rep.OK, rep.Failed, rep.Unstarted)
 	}
 	for _, s := range rep.Steps {

@@ -100,8 +100,11 @@ func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
 	return d.result()
 }
 
-// subscriberFlow runs login, token, verify (right, wrong, hashed) and share
-// for one device; it returns the ID token's subject.
+// subscriberFlow runs, for one device, a login (authorize, token) and a
+// question per access token, since tokens are single-use (CAMARA Number
+// Verification 2.1.1): verify the right number, the same token once more
+// (refused), then a new login for each of verify a wrong number, verify the
+// hashed number, and share. It returns the first ID token's subject.
 func (d *demo) subscriberFlow(ctx context.Context, s DemoSubscriber, wrongNumber string) (string, bool) {
 	device := NewDevice(s.Addr, s.MSISDN, 0)
 	defer device.Close()
@@ -127,18 +130,61 @@ func (d *demo) subscriberFlow(ctx context.Context, s DemoSubscriber, wrongNumber
 	if !okTokens {
 		return "", false
 	}
-	verifyStep := func(what, shown, number string, hashed, want bool) {
-		got, err := d.rp.Verify(ctx, tokens.AccessToken, number, hashed)
+	verifyStep := func(accessToken, what, shown, number string, hashed, want bool) {
+		got, err := d.rp.Verify(ctx, accessToken, number, hashed)
 		d.check(err == nil && got == want, "SP       POST /verify {%s %s}", "devicePhoneNumberVerified: %t (expected %t)",
 			[]any{what, shown}, []any{got, want}, err)
 	}
-	verifyStep("phoneNumber", phone.Mask(s.MSISDN), s.MSISDN, false, true)
-	verifyStep("phoneNumber", phone.Mask(wrongNumber)+" (another subscriber's)", wrongNumber, false, false)
-	verifyStep("hashedPhoneNumber", cut(HashPhoneNumber(s.MSISDN))+"… (SHA-256)", s.MSISDN, true, true)
-	number, err := d.rp.DevicePhoneNumber(ctx, tokens.AccessToken)
-	d.check(err == nil && number == s.MSISDN, "SP       GET /device-phone-number", "devicePhoneNumber: %s (expected %s)",
-		nil, []any{phone.Mask(number), phone.Mask(s.MSISDN)}, err)
+	verifyStep(tokens.AccessToken, "phoneNumber", phone.Mask(s.MSISDN), s.MSISDN, false, true)
+	d.reuseStep(ctx, tokens.AccessToken, s.MSISDN)
+	if next, ok := d.nextLogin(ctx, device); ok {
+		verifyStep(next, "phoneNumber", phone.Mask(wrongNumber)+" (another subscriber's)", wrongNumber, false, false)
+	}
+	if next, ok := d.nextLogin(ctx, device); ok {
+		verifyStep(next, "hashedPhoneNumber", cut(HashPhoneNumber(s.MSISDN))+"… (SHA-256)", s.MSISDN, true, true)
+	}
+	if next, ok := d.nextLogin(ctx, device); ok {
+		number, err := d.rp.DevicePhoneNumber(ctx, next)
+		d.check(err == nil && number == s.MSISDN, "SP       GET /device-phone-number", "devicePhoneNumber: %s (expected %s)",
+			nil, []any{phone.Mask(number), phone.Mask(s.MSISDN)}, err)
+	}
 	return tokens.Subject, true
+}
+
+// reuseStep calls verify a second time with a token that has answered once:
+// single-use, it must be refused with 401 UNAUTHENTICATED.
+func (d *demo) reuseStep(ctx context.Context, accessToken, number string) {
+	_, err := d.rp.Verify(ctx, accessToken, number, false)
+	var apiErr *APIError
+	refused := errors.As(err, &apiErr) && apiErr.Status == 401 && apiErr.Code == "UNAUTHENTICATED"
+	answer := "401 UNAUTHENTICATED: a token answers one call (single-use)"
+	if err == nil {
+		answer = "answered again: a token must answer one call only"
+	} else if refused {
+		err = nil
+	}
+	d.check(refused, "SP       POST /verify again with the same token", "%s", nil, []any{answer}, err)
+}
+
+// nextLogin logs the device in again (authorize, token) for the next
+// question, as one step; it returns the new access token.
+func (d *demo) nextLogin(ctx context.Context, device *Device) (string, bool) {
+	req := d.rp.NewAuthRequest("")
+	outcome, err := device.Authorize(ctx, req.URL)
+	if err == nil && (outcome.Code == "" || outcome.State != req.State) {
+		err = fmt.Errorf("authorize: %s", describeOutcome(outcome))
+	}
+	var tokens *Tokens
+	if err == nil {
+		tokens, err = d.rp.Exchange(ctx, outcome.Code, req)
+	}
+	if err != nil {
+		d.check(false, "device + SP  a new login for the next question (GET /authorize, POST /token)", "", nil, nil, err)
+		return "", false
+	}
+	d.check(true, "device + SP  a new login for the next question (GET /authorize, POST /token)", "access_token %s…",
+		nil, []any{cut(tokens.AccessToken)}, nil)
+	return tokens.AccessToken, true
 }
 
 func describeOutcome(o *Outcome) string {

@@ -19,6 +19,7 @@ func TestDemoTranscript(t *testing.T) {
 		},
 		WiFi: netip.MustParseAddr("127.10.220.99"),
 	}
+	op.singleUse = true
 	var out bytes.Buffer
 	err := RunDemo(context.Background(), cfg, &out)
 	transcript := out.String()
@@ -26,7 +27,8 @@ func TestDemoTranscript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"All 16 steps gave the expected answer", "error=access_denied", "devicePhoneNumberVerified: false (expected false)", "+33•••••••78"} {
+	for _, want := range []string{"All 24 steps gave the expected answer", "error=access_denied",
+		"401 UNAUTHENTICATED: a token answers one call (single-use)", "devicePhoneNumberVerified: false (expected false)", "+33•••••••78"} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("transcript lacks %q", want)
 		}

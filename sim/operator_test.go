@@ -44,6 +44,9 @@ type fakeOperator struct {
 	lieAbout string
 	// verifyDelay makes each verify take this long (a slow server).
 	verifyDelay time.Duration
+	// singleUse makes each access token answer one call, as numverify's
+	// resource server does by default (CAMARA NV 2.1.1).
+	singleUse bool
 }
 
 type fakeCode struct {
@@ -173,7 +176,11 @@ func (op *fakeOperator) token(w http.ResponseWriter, r *http.Request) {
 
 func (op *fakeOperator) tokenNumber(w http.ResponseWriter, r *http.Request) (string, bool) {
 	op.mu.Lock()
-	msisdn, ok := op.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	msisdn, ok := op.tokens[token]
+	if ok && op.singleUse {
+		delete(op.tokens, token)
+	}
 	op.mu.Unlock()
 	if !ok {
 		writeJSON(w, 401, map[string]any{"status": 401, "code": "UNAUTHENTICATED", "message": "no valid token"})

@@ -35,6 +35,10 @@ type RPConfig struct {
 	// HTTP sends discovery, token and API requests (nil: a client with
 	// timeouts). A context carrying oauth2.HTTPClient overrides it per call.
 	HTTP *http.Client
+	// IDTokenSigningAlg is the algorithm the client registered for its ID
+	// tokens (id_token_signed_response_alg, e.g. ES256 or RS256): the only one
+	// its ID tokens are accepted with. Empty: any the issuer's discovery lists.
+	IDTokenSigningAlg string
 }
 
 // RelyingParty is the SP backend's side of the flow: it builds authorization
@@ -71,9 +75,18 @@ func NewRelyingParty(ctx context.Context, cfg RPConfig) (*RelyingParty, error) {
 			RedirectURL:  cfg.RedirectURL,
 			Scopes:       cfg.Scopes,
 		},
-		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: idTokenAlgs(cfg.IDTokenSigningAlg)}),
 		http:     client,
 	}, nil
+}
+
+// idTokenAlgs is the algorithms go-oidc accepts: the registered one, or nil
+// (what discovery lists).
+func idTokenAlgs(registered string) []string {
+	if registered == "" {
+		return nil
+	}
+	return []string{registered}
 }
 
 // AuthRequest is one authorization request and the secrets the SP keeps

@@ -9,6 +9,20 @@ import (
 	"github.com/ory/fosite"
 )
 
+// ID token signing algorithms a client may register
+// (id_token_signed_response_alg).
+const (
+	// DefaultIDTokenSigningAlgorithm is what a registration naming none gets:
+	// RS256, OpenID Connect's default (Dynamic Client Registration §2), which
+	// every relying party supports. `numverify client create` asks for ES256
+	// unless told otherwise.
+	DefaultIDTokenSigningAlgorithm = "RS256"
+)
+
+// IDTokenSigningAlgorithms are the accepted id_token_signed_response_alg
+// values: the authorization server keeps a signing key of each.
+var IDTokenSigningAlgorithms = []string{"RS256", "ES256"}
+
 // Token endpoint authentication methods a client may register.
 const (
 	AuthMethodClientSecretBasic = "client_secret_basic"
@@ -35,7 +49,11 @@ type Client struct {
 	// CanReadPhoneNumber marks a resource-server client allowed to see the
 	// phone_number of a token in introspection answers.
 	CanReadPhoneNumber bool
-	CreatedAt          time.Time
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (OIDC Dynamic Client Registration id_token_signed_response_alg): one
+	// of IDTokenSigningAlgorithms; empty means RS256.
+	IDTokenSignedResponseAlg string
+	CreatedAt                time.Time
 
 	jwksV3     *josev3.JSONWebKeySet // parsed once, for fosite
 	signingAlg string                // derived from JWKS
@@ -123,6 +141,15 @@ func (c *Client) GetRequestObjectSigningAlgorithm() string {
 }
 
 func (c *Client) GetTokenEndpointAuthMethod() string { return c.TokenEndpointAuthMethod }
+
+// GetIDTokenSignedResponseAlgorithm is the algorithm the client's ID tokens
+// are signed with: its registration's, RS256 when it names none.
+func (c *Client) GetIDTokenSignedResponseAlgorithm() string {
+	if c.IDTokenSignedResponseAlg == "" {
+		return DefaultIDTokenSigningAlgorithm
+	}
+	return c.IDTokenSignedResponseAlg
+}
 
 // GetTokenEndpointAuthSigningAlgorithm is the algorithm private_key_jwt
 // assertions must be signed with: the client's key's.

@@ -26,7 +26,7 @@ const secretBytes = 32
 // clientColumnList are the columns scanClient reads, in order.
 var clientColumnList = []string{"id", "name", "secret_hash", "redirect_uris", "scopes", "audiences",
 	"grant_types", "response_types", "token_endpoint_auth_method", "jwks", "sector_identifier",
-	"allow_missing_redirect_uri", "can_read_phone_number", "created_at"}
+	"allow_missing_redirect_uri", "can_read_phone_number", "id_token_signed_response_alg", "created_at"}
 
 var clientColumns = clientColumnsOf("")
 
@@ -69,12 +69,12 @@ func (s *Store) CreateClient(ctx context.Context, spec ClientSpec) (client *Clie
 	err = s.db(ctx).QueryRow(ctx, `
 		INSERT INTO oauth2_clients (id, name, secret_hash, redirect_uris, scopes, audiences,
 			grant_types, response_types, token_endpoint_auth_method, jwks, sector_identifier,
-			allow_missing_redirect_uri, can_read_phone_number)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13)
+			allow_missing_redirect_uri, can_read_phone_number, id_token_signed_response_alg)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14)
 		RETURNING created_at`,
 		c.ID, c.Name, c.SecretHash, c.RedirectURIs, c.Scopes, c.Audience, c.GrantTypes,
 		c.ResponseTypes, c.TokenEndpointAuthMethod, jwks, c.SectorIdentifier,
-		c.AllowMissingRedirectURI, c.CanReadPhoneNumber).Scan(&c.CreatedAt)
+		c.AllowMissingRedirectURI, c.CanReadPhoneNumber, c.GetIDTokenSignedResponseAlgorithm()).Scan(&c.CreatedAt)
 	if err != nil {
 		return nil, "", fmt.Errorf("create client: %w", pg.MapError(err))
 	}
@@ -151,7 +151,7 @@ func scanClient(row pgx.Row) (*Client, error) {
 func (c *Client) scanDest(jwks *[]byte) []any {
 	return []any{&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.Scopes, &c.Audience,
 		&c.GrantTypes, &c.ResponseTypes, &c.TokenEndpointAuthMethod, jwks, &c.SectorIdentifier,
-		&c.AllowMissingRedirectURI, &c.CanReadPhoneNumber, &c.CreatedAt}
+		&c.AllowMissingRedirectURI, &c.CanReadPhoneNumber, &c.IDTokenSignedResponseAlg, &c.CreatedAt}
 }
 
 func (c *Client) finishScan(jwks []byte) error {

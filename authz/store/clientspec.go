@@ -31,6 +31,9 @@ type ClientSpec struct {
 	SectorIdentifier        string
 	AllowMissingRedirectURI bool
 	CanReadPhoneNumber      bool
+	// IDTokenSignedResponseAlg: RS256 or ES256; default RS256
+	// (DefaultIDTokenSigningAlgorithm, OpenID Connect's default).
+	IDTokenSignedResponseAlg string
 }
 
 var (
@@ -46,6 +49,9 @@ var ErrInvalidClient = errors.New("invalid client")
 func (s ClientSpec) withDefaults() ClientSpec {
 	if s.TokenEndpointAuthMethod == "" {
 		s.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
+	}
+	if s.IDTokenSignedResponseAlg == "" {
+		s.IDTokenSignedResponseAlg = DefaultIDTokenSigningAlgorithm
 	}
 	if s.GrantTypes == nil {
 		// A client registered only to introspect (a resource server) gets
@@ -129,6 +135,9 @@ func (s ClientSpec) Validate() error {
 	}
 	if !slices.Contains(knownAuthMethods, s.TokenEndpointAuthMethod) {
 		add("token endpoint auth method %q is not one of %s", s.TokenEndpointAuthMethod, strings.Join(knownAuthMethods, ", "))
+	}
+	if !slices.Contains(IDTokenSigningAlgorithms, s.IDTokenSignedResponseAlg) {
+		add("ID token signing algorithm %q is not one of %s", s.IDTokenSignedResponseAlg, strings.Join(IDTokenSigningAlgorithms, ", "))
 	}
 	if s.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT && len(s.JWKS) == 0 {
 		add("private_key_jwt needs the client's public keys (a JWKS)")
@@ -248,17 +257,18 @@ func ecAlgorithm(c elliptic.Curve) string {
 // client turns a validated spec into a Client (without id and secret).
 func (s ClientSpec) client() *Client {
 	return &Client{
-		ID:                      s.ID,
-		Name:                    strings.TrimSpace(s.Name),
-		RedirectURIs:            s.RedirectURIs,
-		Scopes:                  s.Scopes,
-		Audience:                s.Audience,
-		GrantTypes:              s.GrantTypes,
-		ResponseTypes:           s.ResponseTypes,
-		TokenEndpointAuthMethod: s.TokenEndpointAuthMethod,
-		JWKS:                    s.JWKS,
-		SectorIdentifier:        s.SectorIdentifier,
-		AllowMissingRedirectURI: s.AllowMissingRedirectURI,
-		CanReadPhoneNumber:      s.CanReadPhoneNumber,
+		ID:                       s.ID,
+		Name:                     strings.TrimSpace(s.Name),
+		RedirectURIs:             s.RedirectURIs,
+		Scopes:                   s.Scopes,
+		Audience:                 s.Audience,
+		GrantTypes:               s.GrantTypes,
+		ResponseTypes:            s.ResponseTypes,
+		TokenEndpointAuthMethod:  s.TokenEndpointAuthMethod,
+		JWKS:                     s.JWKS,
+		SectorIdentifier:         s.SectorIdentifier,
+		AllowMissingRedirectURI:  s.AllowMissingRedirectURI,
+		CanReadPhoneNumber:       s.CanReadPhoneNumber,
+		IDTokenSignedResponseAlg: s.IDTokenSignedResponseAlg,
 	}
 }

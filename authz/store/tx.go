@@ -19,8 +19,8 @@ import (
 //     at Commit as one batch, which Postgres runs as one implicit transaction.
 //   - Writes of short-lived records (inserts, deletes, a code redemption whose
 //     row this transaction has locked) are buffered and sent together with
-//     the next statement or with COMMIT, merged into one statement per verb
-//     (a multi-row INSERT, one DELETE) when they touch distinct rows.
+//     the next statement or with COMMIT; inserts of distinct rows merged into
+//     one multi-row INSERT, each delete or redemption one statement by key.
 //   - synchronous_commit is set once per flush, in the same batch.
 //   - A nested BeginTX (fosite's own, inside WithTokenTx) costs nothing: its
 //     rollback discards the writes it buffered; a SAVEPOINT is sent only when

@@ -99,9 +99,9 @@ func (s *Store) execShortLived(ctx context.Context, sql string, args ...any) (pg
 }
 
 // queueMerged queues ws in as few statements as possible: when they touch
-// distinct rows their order does not matter, so every delete is one DELETE,
-// every redemption one UPDATE and every insert one multi-row INSERT;
-// otherwise each is queued in order.
+// distinct rows their order does not matter, so the deletes go first, then
+// the redemptions, then every insert in one multi-row INSERT; otherwise
+// each is queued in order.
 func queueMerged(b *pgx.Batch, ws []write) {
 	if len(ws) == 0 {
 		return

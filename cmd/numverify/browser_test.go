@@ -40,6 +40,7 @@ func startTestbed(t *testing.T) *testbed {
 	env := []string{
 		"DATABASE_URL=" + dbURL,
 		"NUMVERIFY_SECRETS_KEY=" + randomHex(32),
+		"NUMVERIFY_RESOURCE_SECRETS_KEY=" + randomHex(32),
 		"NUMVERIFY_NETWORK_ADMIN_TOKEN=" + tb.network.Token,
 		"NUMVERIFY_LOG_FORMAT=text",
 	}

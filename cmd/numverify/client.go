@@ -28,6 +28,7 @@ type clientJSON struct {
 	SectorIdentifier        string          `json:"sector_identifier,omitempty"`
 	AllowMissingRedirectURI bool            `json:"allow_missing_redirect_uri"`
 	CanReadPhoneNumber      bool            `json:"can_read_phone_number"`
+	IDTokenAlg              string          `json:"id_token_signed_response_alg"`
 	CreatedAt               time.Time       `json:"created_at"`
 }
 
@@ -37,7 +38,7 @@ func toClientJSON(c *store.Client, secret string) clientJSON {
 		Scope: strings.Join(c.Scopes, " "), GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS,
 		SectorIdentifier: c.SectorIdentifier, AllowMissingRedirectURI: c.AllowMissingRedirectURI,
-		CanReadPhoneNumber: c.CanReadPhoneNumber, CreatedAt: c.CreatedAt,
+		CanReadPhoneNumber: c.CanReadPhoneNumber, IDTokenAlg: c.GetIDTokenSignedResponseAlgorithm(), CreatedAt: c.CreatedAt,
 	}
 }
 
@@ -57,6 +58,9 @@ func clientCreateCommand() command {
 			fs.StringVar(&spec.SectorIdentifier, "sector-identifier", "", "the sector pairwise subjects are computed for (default: the redirect URIs' host)")
 			fs.BoolVar(&spec.AllowMissingRedirectURI, "allow-missing-redirect-uri", false, "accept authorization requests without redirect_uri (the registered one is used)")
 			fs.BoolVar(&spec.CanReadPhoneNumber, "can-read-phone-number", false, "a resource-server client: introspection answers show it the phone_number")
+			// ES256 here, though a registration naming none gets RS256 (OpenID Connect's default).
+			fs.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "ES256",
+				"algorithm of the client's ID tokens (id_token_signed_response_alg): ES256, or RS256 for an SP whose library needs it")
 			asJSON := fs.Bool("json", false, "print the client as JSON")
 			output := fs.String("output", "", "also write the credentials as JSON to this file (mode 0600), for tools that read them")
 			ifMissing := fs.Bool("if-missing", false, "with --output: do nothing when the file already exists (idempotent provisioning)")

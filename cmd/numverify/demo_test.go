@@ -36,7 +36,8 @@ func TestDemo(t *testing.T) {
 func checkTranscript(t *testing.T, transcript string) {
 	t.Helper()
 	for _, want := range []string{
-		"All 16 steps gave the expected answer.",
+		"All 24 steps gave the expected answer.",
+		"401 UNAUTHENTICATED: a token answers one call (single-use)",
 		"POST /token (client_secret_basic",
 		"devicePhoneNumberVerified: true (expected true)",
 		"devicePhoneNumberVerified: false (expected false)",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -102,11 +103,11 @@ func newClientStore(pool *pgxpool.Pool, secretsKey []byte) (*store.Store, error)
 }
 
 func keysRotateCommand() command {
-	return command{name: "keys rotate", summary: "add a new signing key: published now, signing after --publish-ahead; old keys retire after --grace",
+	return command{name: "keys rotate", summary: "add a new signing key of each algorithm (or of --alg): published now, signing after --publish-ahead; old keys retire after --grace",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			db := addDatabaseFlags(fs)
 			secrets := addSecretsKeyFlag(fs)
-			alg := fs.String("alg", string(jose.ES256), "algorithm of the new signing key: ES256 or RS256")
+			alg := fs.String("alg", "all", "algorithm of the key to rotate: ES256, RS256 or all (one new key of each; the server keeps an active signing key of each)")
 			ahead := fs.Duration("publish-ahead", time.Minute,
 				"how long the new key is in the JWKS before it signs (at least the verifiers' JWKS cache time)")
 			grace := fs.Duration("grace", 10*time.Minute,
@@ -120,8 +121,8 @@ func keysRotateCommand() command {
 				if err != nil {
 					problems = append(problems, err)
 				}
-				if *alg != string(jose.ES256) && *alg != string(jose.RS256) {
-					problems = append(problems, fmt.Errorf("--alg %q: want ES256 or RS256", *alg))
+				if *alg != "all" && !slices.Contains(keystore.SigningAlgorithms, jose.SignatureAlgorithm(*alg)) {
+					problems = append(problems, fmt.Errorf("--alg %q: want ES256, RS256 or all", *alg))
 				}
 				if *ahead < 0 || *grace < 0 {
 					problems = append(problems, errors.New("--publish-ahead and --grace must not be negative"))
@@ -144,12 +145,23 @@ func keysRotateCommand() command {
 				if err := keys.Refresh(ctx); err != nil {
 					return err
 				}
-				kid, err := keys.Rotate(ctx, jose.SignatureAlgorithm(*alg), *ahead, *grace)
+				var kids map[jose.SignatureAlgorithm]string
+				if *alg == "all" {
+					kids, err = keys.RotateAll(ctx, *ahead, *grace)
+				} else {
+					var kid string
+					kid, err = keys.Rotate(ctx, jose.SignatureAlgorithm(*alg), *ahead, *grace)
+					kids = map[jose.SignatureAlgorithm]string{jose.SignatureAlgorithm(*alg): kid}
+				}
 				if err != nil {
 					return err
 				}
-				fmt.Printf("new %s signing key %s: in the JWKS now, signing from %s; previous keys retire at %s\n",
-					*alg, kid, time.Now().Add(*ahead).Format(time.RFC3339), time.Now().Add(*ahead+*grace).Format(time.RFC3339))
+				for _, a := range keystore.SigningAlgorithms {
+					if kid, ok := kids[a]; ok {
+						fmt.Printf("new %s signing key %s: in the JWKS now, signing from %s; previous %s keys retire at %s\n",
+							a, kid, time.Now().Add(*ahead).Format(time.RFC3339), a, time.Now().Add(*ahead+*grace).Format(time.RFC3339))
+					}
+				}
 				return nil
 			}
 		}}

@@ -28,7 +28,7 @@ func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := authzKeys.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := authzKeys.EnsureKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	enc, _ := authzKeys.EncryptionKey(ctx)
@@ -60,7 +60,7 @@ func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
 		if got, err := keys.EncryptionKey(ctx); err != nil || got.KeyID != enc.KeyID {
 			t.Errorf("EncryptionKey = %s, %v; want %s", got.KeyID, err, enc.KeyID)
 		}
-		if _, err := keys.SigningKey(ctx); !errors.Is(err, keystore.ErrNoKey) {
+		if _, err := keys.SigningKey(ctx, jose.ES256); !errors.Is(err, keystore.ErrNoKey) {
 			t.Errorf("the resource server's store gave a signing key (%v)", err)
 		}
 		srv, err := f.build(ctx, newDeps())

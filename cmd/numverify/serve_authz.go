@@ -5,11 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
@@ -61,7 +58,7 @@ func authzServeFlags(fs *flag.FlagSet) buildServer {
 	fs.StringVar(&f.clientPortHeader, "client-port-header", "",
 		"header in which the nearest trusted proxy sets the device's source port (e.g. X-Real-Port from nginx's $remote_port), with --client-address-from forwarded or x-forwarded-for; never X-Forwarded-Port")
 	fs.StringVar(&f.accessTokenFormat, "access-token-format", authz.FormatJWT, "access token format: jwt (signed, encrypted to the resource server), jwt-dir (encrypted with a shared key) or opaque")
-	fs.StringVar(&f.idTokenAlg, "id-token-alg", "RS256", "signing algorithm of ID tokens and JWT access tokens: RS256 or ES256")
+	fs.StringVar(&f.idTokenAlg, "id-token-alg", "", "obsolete and ignored (a warning at start): each client's registration names its ID token algorithm (numverify client create --id-token-alg); access tokens are always signed with ES256")
 	fs.DurationVar(&f.accessTokenLifetime, "access-token-lifetime", authz.DefaultAccessTokenLifetime, "access token lifetime")
 	fs.Var(&f.accessTokenAudience, "access-token-audience", "aud of JWT access tokens (repeatable; default "+contract.DefaultAudience+")")
 	fs.DurationVar(&f.authorizeCodeLifetime, "authz-code-lifetime", authz.DefaultAuthorizeCodeLifetime, "authorization code lifetime")
@@ -116,7 +113,6 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		ClientAddressFrom:     f.clientAddressFrom,
 		ClientPortHeader:      f.clientPortHeader,
 		AccessTokenFormat:     f.accessTokenFormat,
-		IDTokenAlgorithm:      f.idTokenAlg,
 		AccessTokenAudience:   f.accessTokenAudience,
 		AccessTokenLifetime:   f.accessTokenLifetime,
 		AuthorizeCodeLifetime: f.authorizeCodeLifetime,
@@ -159,12 +155,14 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if err != nil {
 		return nil, fmt.Errorf("authz: key store: %w", err)
 	}
-	// Makes the signing, encryption and direct keys at first start.
-	if err := keys.EnsureKeys(ctx, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm)); err != nil {
+	// Makes whatever key is missing: a signing key of each algorithm (a
+	// database from before keys by job gets its ES256 or RS256 one here), the
+	// encryption and direct keys.
+	if err := keys.EnsureKeys(ctx); err != nil {
 		return nil, fmt.Errorf("authz: keys: %w", err)
 	}
-	if err := matchSigningAlgorithm(ctx, keys, cfg, deps.Logger); err != nil {
-		return nil, err
+	if f.idTokenAlg != "" {
+		deps.Logger.Warn(obsoleteIDTokenAlgMessage, "id_token_alg", f.idTokenAlg)
 	}
 	// The same hasher `client create` makes secrets with (newClientStore);
 	// fosite compares with it.
@@ -197,8 +195,12 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		wrapListener: wrapListener,
 		background:   purge,
 		ready: map[string]httpx.Check{"signing-key": func(ctx context.Context) error {
-			_, err := keys.SigningKey(ctx)
-			return err
+			for _, alg := range keystore.SigningAlgorithms {
+				if _, err := keys.SigningKey(ctx, alg); err != nil {
+					return err
+				}
+			}
+			return nil
 		}},
 	}, nil
 }
@@ -212,26 +214,9 @@ func rateOrOff(rate float64) float64 {
 	return rate
 }
 
-// matchSigningAlgorithm rotates to a key of the configured algorithm when the
-// key signing now is of the other one (--id-token-alg changed since the keys
-// were made). The new key signs at once: verifiers fetch the JWKS again on an
-// unknown kid; the old key stays published until its tokens have expired.
-func matchSigningAlgorithm(ctx context.Context, keys *keystore.Store, cfg authz.Config, logger *slog.Logger) error {
-	current, err := keys.SigningKey(ctx)
-	if err != nil {
-		return fmt.Errorf("authz: signing key: %w", err)
-	}
-	if current.Algorithm == cfg.IDTokenAlgorithm {
-		return nil
-	}
-	grace := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime) + time.Minute
-	kid, err := keys.Rotate(ctx, jose.SignatureAlgorithm(cfg.IDTokenAlgorithm), 0, grace)
-	if err != nil {
-		return fmt.Errorf("authz: rotate to %s: %w", cfg.IDTokenAlgorithm, err)
-	}
-	if err := keys.Refresh(ctx); err != nil {
-		return fmt.Errorf("authz: keys: %w", err)
-	}
-	logger.Warn("signing key algorithm changed by configuration: rotated", "from", current.Algorithm, "to", cfg.IDTokenAlgorithm, "kid", kid)
-	return nil
-}
+// obsoleteIDTokenAlgMessage is logged when --id-token-alg
+// (NUMVERIFY_ID_TOKEN_ALG) is still set.
+const obsoleteIDTokenAlgMessage = "--id-token-alg (NUMVERIFY_ID_TOKEN_ALG) is obsolete and ignored: " +
+	"each client's ID tokens are signed with the algorithm of its registration " +
+	"(`numverify client create --id-token-alg RS256|ES256`, ES256 by default), access tokens always with ES256; " +
+	"remove the setting"

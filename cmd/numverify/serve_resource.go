@@ -58,7 +58,9 @@ func addResourceFlags(fs *flag.FlagSet) *resourceFlags {
 			"jwt-dir (encrypted with the shared key) or opaque (introspected); tokens of another format are refused; served together with authz, follows --access-token-format unless set")
 	fs.StringVar(&f.introspectionID, "resource-introspection-client-id", "", "client id of the resource server at the introspection endpoint (opaque format)")
 	fs.StringVar(&f.introspectionSecret, "resource-introspection-client-secret", "", "client secret of the resource server at the introspection endpoint (opaque format)")
-	fs.BoolVar(&f.singleUse, "single-use-tokens", false, "accept each access token (by jti) for one successful call only, recorded in Postgres")
+	fs.BoolVar(&f.singleUse, "single-use-tokens", true,
+		"accept each access token (by jti) for one successful call only, as CAMARA Number Verification 2.1.1 requires, recorded in Postgres "+
+			"(concurrent uses committed together); --single-use-tokens=false for deployments that still follow NV 2.0 (a token answers until it expires)")
 	fs.BoolVar(&f.allowNonNetwork, "resource-allow-non-network-auth", false,
 		"accept tokens from logins that were not network-based (playground); otherwise 403 USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK")
 	fs.Float64Var(&f.rateLimit, "resource-rate-limit", resource.DefaultRateLimit, "requests per second to verify and share allowed to each client (0: no limit)")

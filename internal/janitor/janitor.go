@@ -76,6 +76,7 @@ func NewPurger(pool *pgxpool.Pool, tasks []Task, opts ...Option) *Purger {
 	for _, o := range opts {
 		o(p)
 	}
+	p.batchSize = max(p.batchSize, 1)
 	return p
 }
 

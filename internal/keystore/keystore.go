@@ -30,7 +30,7 @@ import (
 
 // Key uses, as stored in keys.use.
 const (
-	UseSig    = "sig"    // signs ID tokens and JWT access tokens
+	UseSig    = "sig"    // signs ID tokens and JWT access tokens (one active key per algorithm)
 	UseEnc    = "enc"    // the resource server's key access tokens are encrypted to
 	UseSecret = "secret" // the shared key of direct-encrypted (dir, A256GCM) access tokens
 )
@@ -90,6 +90,7 @@ type Store struct {
 type storedKey struct {
 	jwk       jose.JSONWebKey
 	use       string
+	alg       string // keys.alg: the signing algorithm of a signing key
 	notBefore time.Time
 	retireAt  *time.Time
 }
@@ -219,7 +220,7 @@ func (s *Store) loadLocked(ctx context.Context) error {
 // role the store holds; no other row even leaves the database.
 func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT kid, use, sealed_for, private_jwk, not_before, retire_at FROM keys
+		SELECT kid, use, alg, sealed_for, private_jwk, not_before, retire_at FROM keys
 		WHERE (retire_at IS NULL OR retire_at > now()) AND sealed_for = ANY($1)
 		ORDER BY not_before DESC, created_at DESC, kid`, s.roles())
 	if err != nil {
@@ -234,7 +235,7 @@ func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 			role   Role
 			sealed []byte
 		)
-		if err := rows.Scan(&kid, &k.use, &role, &sealed, &k.notBefore, &k.retireAt); err != nil {
+		if err := rows.Scan(&kid, &k.use, &k.alg, &role, &sealed, &k.notBefore, &k.retireAt); err != nil {
 			return nil, fmt.Errorf("load keys: %w", err)
 		}
 		if role == RoleResource && k.use == UseSig { // the schema forbids it; never trust it
@@ -265,29 +266,39 @@ func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 	return keys, nil
 }
 
-// newest returns the newest key of use usable now (keys are ordered newest first).
-func (s *Store) newest(ctx context.Context, use string) (jose.JSONWebKey, error) {
+// newest returns the newest key of use (and, when alg is not empty, of that
+// algorithm) usable now (keys are ordered newest first).
+func (s *Store) newest(ctx context.Context, use, alg string) (jose.JSONWebKey, error) {
 	keys, err := s.keys(ctx)
 	if err != nil {
 		return jose.JSONWebKey{}, err
 	}
 	now := time.Now()
 	for _, k := range keys {
-		if k.use == use && k.usableAt(now) {
+		if k.use == use && (alg == "" || k.alg == alg) && k.usableAt(now) {
 			return k.jwk, nil
 		}
 	}
-	return jose.JSONWebKey{}, fmt.Errorf("%w for %q: run the server once (it creates keys) or `numverify keys rotate`", ErrNoKey, use)
+	what := use
+	if alg != "" {
+		what += " " + alg
+	}
+	return jose.JSONWebKey{}, fmt.Errorf("%w for %q: run the server once (it creates keys) or `numverify keys rotate`", ErrNoKey, what)
 }
 
-// SigningKey is the private key that signs now: the newest signing key whose
-// not-before has passed and that is not retired.
-func (s *Store) SigningKey(ctx context.Context) (jose.JSONWebKey, error) {
-	return s.newest(ctx, UseSig)
+// SigningKey is the private key that signs with alg now: the newest signing
+// key of that algorithm whose not-before has passed and that is not retired.
+// There is one per algorithm of SigningAlgorithms (EnsureKeys).
+func (s *Store) SigningKey(ctx context.Context, alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
+	if alg == "" {
+		return jose.JSONWebKey{}, errors.New("signing key: no algorithm named")
+	}
+	return s.newest(ctx, UseSig, string(alg))
 }
 
 // PublicSigningKeys is the JWKS: the public part of every signing key not
-// yet retired, including one published ahead of its use, newest first.
+// yet retired, of every algorithm, including one published ahead of its use,
+// newest first.
 func (s *Store) PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
 	keys, err := s.keys(ctx)
 	if err != nil {
@@ -306,12 +317,12 @@ func (s *Store) PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error
 // EncryptionKey is the resource server's private encryption key (ECDH-ES);
 // its Public() is what the authorization server encrypts access tokens to.
 func (s *Store) EncryptionKey(ctx context.Context) (jose.JSONWebKey, error) {
-	return s.newest(ctx, UseEnc)
+	return s.newest(ctx, UseEnc, "")
 }
 
 // DirectKey is the shared 256-bit key of direct-encrypted access tokens.
 func (s *Store) DirectKey(ctx context.Context) (kid string, key []byte, err error) {
-	jwk, err := s.newest(ctx, UseSecret)
+	jwk, err := s.newest(ctx, UseSecret, "")
 	if err != nil {
 		return "", nil, err
 	}

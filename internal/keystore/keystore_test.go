@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/numverify/numverify/internal/pgtest"
@@ -94,75 +95,135 @@ func TestDeriveKey(t *testing.T) {
 }
 
 func TestEnsureKeys(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	secrets := randomKey(t)
+	s := newStore(t, db, secrets)
+	if err := s.EnsureKeys(ctx); err != nil {
+		t.Fatalf("EnsureKeys: %v", err)
+	}
+	signers := map[jose.SignatureAlgorithm]jose.JSONWebKey{}
 	for _, alg := range SigningAlgorithms {
-		t.Run(string(alg), func(t *testing.T) {
-			db := pgtest.New(t)
-			ctx := context.Background()
-			secrets := randomKey(t)
-			s := newStore(t, db, secrets)
-			if err := s.EnsureKeys(ctx, alg); err != nil {
-				t.Fatalf("EnsureKeys: %v", err)
+		sig, err := s.SigningKey(ctx, alg)
+		if err != nil || sig.Algorithm != string(alg) || sig.IsPublic() || !sig.Valid() {
+			t.Fatalf("SigningKey(%s) = %+v, %v; want a private %s key", alg, sig, err, alg)
+		}
+		switch alg {
+		case jose.ES256:
+			if _, ok := sig.Key.(*ecdsa.PrivateKey); !ok {
+				t.Errorf("ES256 key is a %T", sig.Key)
 			}
-			sig, err := s.SigningKey(ctx)
-			if err != nil || sig.Algorithm != string(alg) || sig.IsPublic() || !sig.Valid() {
-				t.Fatalf("SigningKey = %+v, %v; want a private %s key", sig, err, alg)
+		case jose.RS256:
+			if k, ok := sig.Key.(*rsa.PrivateKey); !ok || k.N.BitLen() != 2048 {
+				t.Errorf("RS256 key is a %T", sig.Key)
 			}
-			switch alg {
-			case jose.ES256:
-				if _, ok := sig.Key.(*ecdsa.PrivateKey); !ok {
-					t.Errorf("ES256 key is a %T", sig.Key)
-				}
-			case jose.RS256:
-				if k, ok := sig.Key.(*rsa.PrivateKey); !ok || k.N.BitLen() != 2048 {
-					t.Errorf("RS256 key is a %T", sig.Key)
-				}
-			}
-			enc, err := s.EncryptionKey(ctx)
-			if err != nil || enc.Algorithm != string(jose.ECDH_ES) || enc.Use != "enc" || enc.IsPublic() {
-				t.Fatalf("EncryptionKey = %+v, %v", enc, err)
-			}
-			dirKid, dirKey, err := s.DirectKey(ctx)
-			if err != nil || len(dirKey) != 32 || dirKid == "" {
-				t.Fatalf("DirectKey = %q, %d bytes, %v", dirKid, len(dirKey), err)
-			}
+		}
+		signers[alg] = sig
+	}
+	enc, err := s.EncryptionKey(ctx)
+	if err != nil || enc.Algorithm != string(jose.ECDH_ES) || enc.Use != "enc" || enc.IsPublic() {
+		t.Fatalf("EncryptionKey = %+v, %v", enc, err)
+	}
+	dirKid, dirKey, err := s.DirectKey(ctx)
+	if err != nil || len(dirKey) != 32 || dirKid == "" {
+		t.Fatalf("DirectKey = %q, %d bytes, %v", dirKid, len(dirKey), err)
+	}
 
-			// Twice, and from two more processes at once: the same keys.
-			var wg sync.WaitGroup
-			errs := make([]error, 3)
-			for i := range errs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = newStore(t, db, secrets).EnsureKeys(ctx, alg)
-				}()
-			}
-			wg.Wait()
-			if err := errors.Join(errs...); err != nil {
-				t.Fatalf("EnsureKeys again: %v", err)
-			}
-			var n int
-			if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM keys`).Scan(&n); err != nil || n != 3 {
-				t.Fatalf("%d keys after four EnsureKeys, want 3 (%v)", n, err)
-			}
-			other := newStore(t, db, secrets)
-			sig2, _ := other.SigningKey(ctx)
-			enc2, _ := other.EncryptionKey(ctx)
-			dirKid2, dirKey2, _ := other.DirectKey(ctx)
-			if sig2.KeyID != sig.KeyID || enc2.KeyID != enc.KeyID || dirKid2 != dirKid || !bytes.Equal(dirKey, dirKey2) {
-				t.Errorf("another process sees different keys")
-			}
-			public, err := s.PublicSigningKeys(ctx)
-			if err != nil || len(public) != 1 || public[0].KeyID != sig.KeyID || !public[0].IsPublic() {
-				t.Errorf("PublicSigningKeys = %+v, %v; want the one public signing key", public, err)
-			}
-		})
+	// Twice, and from two more processes at once: the same keys.
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = newStore(t, db, secrets).EnsureKeys(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("EnsureKeys again: %v", err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM keys`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d keys after four EnsureKeys, want 4 (ES256, RS256, enc, dir) (%v)", n, err)
+	}
+	other := newStore(t, db, secrets)
+	for alg, sig := range signers {
+		if sig2, _ := other.SigningKey(ctx, alg); sig2.KeyID != sig.KeyID {
+			t.Errorf("another process signs %s with %s, want %s", alg, sig2.KeyID, sig.KeyID)
+		}
+	}
+	enc2, _ := other.EncryptionKey(ctx)
+	dirKid2, dirKey2, _ := other.DirectKey(ctx)
+	if enc2.KeyID != enc.KeyID || dirKid2 != dirKid || !bytes.Equal(dirKey, dirKey2) {
+		t.Errorf("another process sees different keys")
+	}
+	public, err := s.PublicSigningKeys(ctx)
+	want := []string{signers[jose.ES256].KeyID, signers[jose.RS256].KeyID}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(kids(public), want) {
+		t.Errorf("PublicSigningKeys = %v, %v; want both signing keys %v", kids(public), err, want)
+	}
+	for _, k := range public {
+		if !k.IsPublic() {
+			t.Errorf("JWKS key %s is private", k.KeyID)
+		}
 	}
 	t.Run("unknown algorithm", func(t *testing.T) {
-		s := newStore(t, pgtest.New(t), randomKey(t))
-		if err := s.EnsureKeys(context.Background(), jose.HS256); err == nil {
-			t.Errorf("EnsureKeys(HS256) succeeded")
+		if _, err := s.SigningKey(ctx, jose.HS256); !errors.Is(err, ErrNoKey) {
+			t.Errorf("SigningKey(HS256) = %v, want ErrNoKey", err)
+		}
+		if _, err := s.Rotate(ctx, jose.HS256, 0, 0); err == nil {
+			t.Errorf("Rotate(HS256) succeeded")
 		}
 	})
+}
+
+// TestEnsureKeysAddsMissingAlgorithm: a database from when one algorithm
+// (--id-token-alg, RS256 by default) signed everything gets a key of the
+// other at start, signing at once; the existing keys stay as they are.
+func TestEnsureKeysAddsMissingAlgorithm(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	s := newStore(t, db, randomKey(t))
+	var old [3]jose.JSONWebKey
+	var err error
+	old[0], _ = newSigningKey(jose.RS256)
+	old[1], _ = newEncryptionKey()
+	if old[2], err = newDirectKey(); err != nil {
+		t.Fatal(err)
+	}
+	err = s.inLockedTx(ctx, func(tx pgx.Tx) error {
+		for i, use := range []string{UseSig, UseEnc, UseSecret} {
+			if err := s.insert(ctx, tx, old[i], use, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("before EnsureKeys: SigningKey(ES256) = %v, want ErrNoKey", err)
+	}
+	if err := s.EnsureKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.SigningKey(ctx, jose.ES256)
+	if err != nil || es.Algorithm != string(jose.ES256) {
+		t.Fatalf("after EnsureKeys: SigningKey(ES256) = %v, %v; want a new ES256 key signing at once", es.KeyID, err)
+	}
+	if rs, err := s.SigningKey(ctx, jose.RS256); err != nil || rs.KeyID != old[0].KeyID {
+		t.Errorf("after EnsureKeys: SigningKey(RS256) = %v, %v; want the existing %s", rs.KeyID, err, old[0].KeyID)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM keys WHERE retire_at IS NULL`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d active keys, want the 3 old ones and the new ES256 key (%v)", n, err)
+	}
 }
 
 func TestEncryptedAtRest(t *testing.T) {
@@ -170,10 +231,10 @@ func TestEncryptedAtRest(t *testing.T) {
 	ctx := context.Background()
 	secrets := randomKey(t)
 	s := newStore(t, db, secrets)
-	if err := s.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := s.EnsureKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sig, _ := s.SigningKey(ctx)
+	sig, _ := s.SigningKey(ctx, jose.ES256)
 	d := base64.RawURLEncoding.EncodeToString(sig.Key.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32)))
 	_, direct, _ := s.DirectKey(ctx)
 	rows, err := db.Pool.Query(ctx, `SELECT kid, private_jwk, coalesce(public_jwk::text, '') FROM keys`)
@@ -200,10 +261,10 @@ func TestEncryptedAtRest(t *testing.T) {
 		if !errors.Is(err, ErrWrongSecretsKey) || !strings.Contains(err.Error(), "NUMVERIFY_SECRETS_KEY") {
 			t.Fatalf("Refresh with another secrets key = %v, want ErrWrongSecretsKey naming NUMVERIFY_SECRETS_KEY", err)
 		}
-		if _, err := wrong.SigningKey(ctx); !errors.Is(err, ErrWrongSecretsKey) {
+		if _, err := wrong.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrWrongSecretsKey) {
 			t.Errorf("SigningKey with another secrets key = %v, want ErrWrongSecretsKey", err)
 		}
-		if err := wrong.EnsureKeys(ctx, jose.ES256); !errors.Is(err, ErrWrongSecretsKey) {
+		if err := wrong.EnsureKeys(ctx); !errors.Is(err, ErrWrongSecretsKey) {
 			t.Errorf("EnsureKeys with another secrets key = %v, want ErrWrongSecretsKey", err)
 		}
 	})
@@ -216,16 +277,20 @@ func TestEncryptedAtRest(t *testing.T) {
 	})
 }
 
+// TestRotate: a rotation of one algorithm publishes its new key at once,
+// signs with it after the publish-ahead, retires its old key after the
+// grace, and leaves the other algorithm's key alone.
 func TestRotate(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	s := newStore(t, db, randomKey(t))
-	if err := s.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := s.EnsureKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := s.SigningKey(ctx)
+	old, _ := s.SigningKey(ctx, jose.ES256)
+	rsaKey, _ := s.SigningKey(ctx, jose.RS256)
 	const ahead, grace = 1500 * time.Millisecond, 3 * time.Second
-	newKid, err := s.Rotate(ctx, jose.RS256, ahead, grace)
+	newKid, err := s.Rotate(ctx, jose.ES256, ahead, grace)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -233,11 +298,15 @@ func TestRotate(t *testing.T) {
 
 	check := func(when string, wantSigner string, wantPublished []string) {
 		t.Helper()
-		signer, err := s.SigningKey(ctx)
+		signer, err := s.SigningKey(ctx, jose.ES256)
 		if err != nil || signer.KeyID != wantSigner {
-			t.Errorf("%s: signing with %s (%v), want %s", when, signer.KeyID, err, wantSigner)
+			t.Errorf("%s: signing ES256 with %s (%v), want %s", when, signer.KeyID, err, wantSigner)
+		}
+		if other, err := s.SigningKey(ctx, jose.RS256); err != nil || other.KeyID != rsaKey.KeyID {
+			t.Errorf("%s: signing RS256 with %s (%v), want the untouched %s", when, other.KeyID, err, rsaKey.KeyID)
 		}
 		public, err := s.PublicSigningKeys(ctx)
+		wantPublished = append(wantPublished, rsaKey.KeyID)
 		slices.Sort(wantPublished)
 		if err != nil || !slices.Equal(kids(public), wantPublished) {
 			t.Errorf("%s: JWKS %v (%v), want %v", when, kids(public), err, wantPublished)
@@ -246,9 +315,6 @@ func TestRotate(t *testing.T) {
 	check("right after rotating", old.KeyID, []string{old.KeyID, newKid})
 	time.Sleep(time.Until(rotatedAt.Add(ahead + 200*time.Millisecond)))
 	check("after publish-ahead", newKid, []string{old.KeyID, newKid})
-	if signer, _ := s.SigningKey(ctx); signer.Algorithm != string(jose.RS256) {
-		t.Errorf("new signer alg %s, want RS256", signer.Algorithm)
-	}
 	time.Sleep(time.Until(rotatedAt.Add(ahead + grace + 300*time.Millisecond)))
 	check("after the grace", newKid, []string{newKid})
 	if err := s.Refresh(ctx); err != nil {
@@ -263,6 +329,37 @@ func TestRotate(t *testing.T) {
 	}
 }
 
+// TestRotateAll rotates the key of every algorithm at once.
+func TestRotateAll(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	s := newStore(t, db, randomKey(t))
+	if err := s.EnsureKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := map[jose.SignatureAlgorithm]string{}
+	for _, alg := range SigningAlgorithms {
+		k, _ := s.SigningKey(ctx, alg)
+		before[alg] = k.KeyID
+	}
+	newKids, err := s.RotateAll(ctx, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(newKids) != len(SigningAlgorithms) {
+		t.Fatalf("RotateAll made %v, want one key per algorithm", newKids)
+	}
+	for _, alg := range SigningAlgorithms {
+		k, err := s.SigningKey(ctx, alg)
+		if err != nil || k.KeyID != newKids[alg] || k.KeyID == before[alg] || k.Algorithm != string(alg) {
+			t.Errorf("%s signer after RotateAll: %s (%v), want the new %s", alg, k.KeyID, err, newKids[alg])
+		}
+	}
+	if public, _ := s.PublicSigningKeys(ctx); len(public) != 4 {
+		t.Errorf("JWKS after RotateAll: %v, want the old and the new key of each algorithm", kids(public))
+	}
+}
+
 func TestRotateWithoutKeys(t *testing.T) {
 	s := newStore(t, pgtest.New(t), randomKey(t))
 	ctx := context.Background()
@@ -270,7 +367,7 @@ func TestRotateWithoutKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if signer, err := s.SigningKey(ctx); err != nil || signer.KeyID != kid {
+	if signer, err := s.SigningKey(ctx, jose.ES256); err != nil || signer.KeyID != kid {
 		t.Errorf("first key ever, rotated in with an hour's publish-ahead: signer %q (%v), want it signing at once", signer.KeyID, err)
 	}
 }
@@ -280,7 +377,7 @@ func TestCache(t *testing.T) {
 	ctx := context.Background()
 	secrets := randomKey(t)
 	writer := newStore(t, db, secrets)
-	if err := writer.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := writer.EnsureKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	reader := newStore(t, db, secrets)
@@ -324,10 +421,10 @@ func TestStaleCacheNeverWaitsForThePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := s.EnsureKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	first, err := s.SigningKey(ctx)
+	first, err := s.SigningKey(ctx, jose.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +437,7 @@ func TestStaleCacheNeverWaitsForThePool(t *testing.T) {
 	}
 	readCtx, cancel := context.WithTimeout(ctx, time.Second)
 	start := time.Now()
-	got, err := s.SigningKey(readCtx)
+	got, err := s.SigningKey(readCtx, jose.ES256)
 	waited := time.Since(start)
 	cancel()
 	if err != nil || got.KeyID != first.KeyID || waited > 100*time.Millisecond {
@@ -355,7 +452,7 @@ func TestStaleCacheNeverWaitsForThePool(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got, err := s.SigningKey(ctx)
+		got, err := s.SigningKey(ctx, jose.ES256)
 		if err == nil && got.KeyID == newKid {
 			return
 		}

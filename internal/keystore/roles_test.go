@@ -33,7 +33,7 @@ func TestResourceRoleHoldsNoSigningKey(t *testing.T) {
 	ctx := context.Background()
 	authzSecret, resourceSecret := randomKey(t), randomKey(t)
 	authz := openStore(t, db.Pool, Secrets{Authz: authzSecret, Resource: resourceSecret})
-	if err := authz.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := authz.EnsureKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	enc, _ := authz.EncryptionKey(ctx)
@@ -49,7 +49,7 @@ func TestResourceRoleHoldsNoSigningKey(t *testing.T) {
 	if kid, key, err := resource.DirectKey(ctx); err != nil || kid != dirKid || !bytes.Equal(key, dirKey) {
 		t.Errorf("resource DirectKey = %s, %v; want %s", kid, err, dirKid)
 	}
-	if k, err := resource.SigningKey(ctx); !errors.Is(err, ErrNoKey) {
+	if k, err := resource.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrNoKey) {
 		t.Errorf("resource SigningKey = %s, %v; want ErrNoKey", k.KeyID, err)
 	}
 	if public, err := resource.PublicSigningKeys(ctx); err != nil || len(public) != 0 {
@@ -78,13 +78,13 @@ func TestResourceRoleHoldsNoSigningKey(t *testing.T) {
 		}
 	}
 	posing := openStore(t, db.Pool, Secrets{Authz: resourceSecret})
-	if _, err := posing.SigningKey(ctx); !errors.Is(err, ErrWrongSecretsKey) {
+	if _, err := posing.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrWrongSecretsKey) {
 		t.Errorf("resource secrets key given as the secrets key: SigningKey err %v, want ErrWrongSecretsKey", err)
 	}
 
 	// Nor can it make or rotate keys, and the schema refuses a signing key
 	// sealed for it.
-	if err := resource.EnsureKeys(ctx, jose.ES256); err == nil {
+	if err := resource.EnsureKeys(ctx); err == nil {
 		t.Errorf("EnsureKeys on the resource store succeeded")
 	}
 	if _, err := resource.Rotate(ctx, jose.ES256, 0, time.Minute); err == nil {
@@ -118,7 +118,7 @@ func TestUpgradeFromOneSecretsKey(t *testing.T) {
 	if err := migrations.Up(url); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrations.Down(url, int(migrations.Latest()-3)); err != nil { // the schema of before roles
+	if err := migrations.Down(url, 3); err != nil { // the schema of before roles (0004_key_roles)
 		t.Fatal(err)
 	}
 	pool, err := pgxpool.New(ctx, url)
@@ -167,15 +167,15 @@ func TestUpgradeFromOneSecretsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := authz.SigningKey(ctx); err != nil || got.KeyID != sig.KeyID {
+	if got, err := authz.SigningKey(ctx, jose.ES256); err != nil || got.KeyID != sig.KeyID {
 		t.Fatalf("after the migration SigningKey = %s, %v; want the old key %s", got.KeyID, err, sig.KeyID)
 	}
-	if err := authz.EnsureKeys(ctx, jose.ES256); err != nil {
+	if err := authz.EnsureKeys(ctx); err != nil {
 		t.Fatalf("EnsureKeys over keys of before roles: %v", err)
 	}
 	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM keys`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("%d keys after EnsureKeys, want the 3 old ones (%v)", n, err)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM keys`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d keys after EnsureKeys, want the 3 old ones and an RS256 signing key (%v)", n, err)
 	}
 	if err := resource.Refresh(ctx); err != nil {
 		t.Fatalf("resource Refresh after reseal: %v", err)
@@ -186,7 +186,7 @@ func TestUpgradeFromOneSecretsKey(t *testing.T) {
 	if kid, key, err := resource.DirectKey(ctx); err != nil || kid != dir.KeyID || !bytes.Equal(key, dir.Key.([]byte)) {
 		t.Errorf("resource DirectKey = %s, %v; want the old key %s", kid, err, dir.KeyID)
 	}
-	if _, err := resource.SigningKey(ctx); !errors.Is(err, ErrNoKey) {
+	if _, err := resource.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrNoKey) {
 		t.Errorf("resource SigningKey after the upgrade: %v, want ErrNoKey", err)
 	}
 	if err := authz.Refresh(ctx); err != nil {

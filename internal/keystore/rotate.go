@@ -18,62 +18,73 @@ import (
 	"github.com/numverify/numverify/internal/pg"
 )
 
-// SigningAlgorithms are the algorithms a signing key may have.
+// SigningAlgorithms are the algorithms of signing keys: the key store keeps
+// one active signing key of each. ES256 signs the access tokens (internal to
+// the operator, so the fast one always) and the ID tokens of clients
+// registered with it; RS256 the ID tokens of clients registered with RS256
+// (OpenID Connect's default, for SPs whose libraries need it).
 var SigningAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
 
 // rsaBits is the size of an RS256 signing key.
 const rsaBits = 2048
 
-// EnsureKeys creates, at first start, whatever key is missing: a signing key
-// (signingAlg, ES256 or RS256) sealed for the authorization server, the
+// EnsureKeys creates, at every start, whatever key is missing: a signing key
+// of each of SigningAlgorithms sealed for the authorization server, the
 // resource server's encryption key (P-256, ECDH-ES) and the direct key (256
 // bits, dir) sealed for the resource server. Keys already there are kept, so
 // it is idempotent, and two processes starting at once take turns (an
-// advisory lock). First it moves the resource server's keys of a database
-// made before roles (sealed with the secrets key) under the resource secrets
-// key. It then loads the keys, failing clearly when they cannot be decrypted
-// with these secrets keys. Only the authorization server's store (holding
-// both secrets) may call it.
-func (s *Store) EnsureKeys(ctx context.Context, signingAlg jose.SignatureAlgorithm) error {
+// advisory lock). A database made when one algorithm signed everything gets
+// the other algorithm's key here, signing at once (no token was signed with
+// it before, so no verifier can be misled: they fetch the JWKS again on an
+// unknown kid). First it moves the resource server's keys of a database made
+// before roles (sealed with the secrets key) under the resource secrets key.
+// It then loads the keys, failing clearly when they cannot be decrypted with
+// these secrets keys. Only the authorization server's store (holding both
+// secrets) may call it.
+func (s *Store) EnsureKeys(ctx context.Context) error {
 	if !s.holds(RoleAuthz) || !s.holds(RoleResource) {
 		return errors.New("ensure keys: only the authorization server (holding the secrets key and the resource secrets key) creates keys")
-	}
-	if _, err := newSigningKey(signingAlg); err != nil { // validate before locking
-		return err
 	}
 	err := s.inLockedTx(ctx, func(tx pgx.Tx) error {
 		if err := s.resealForResource(ctx, tx); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT DISTINCT use FROM keys WHERE retire_at IS NULL OR retire_at > now()`)
+		// Signing keys count per algorithm, the others per use.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT use, CASE WHEN use = 'sig' THEN alg ELSE '' END FROM keys
+			WHERE retire_at IS NULL OR retire_at > now()`)
 		if err != nil {
 			return fmt.Errorf("ensure keys: %w", pg.MapError(err))
 		}
-		present, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		type kind struct{ use, alg string }
+		present, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kind, error) {
+			var k kind
+			return k, r.Scan(&k.use, &k.alg)
+		})
 		if err != nil {
 			return fmt.Errorf("ensure keys: %w", pg.MapError(err))
 		}
-		has := map[string]bool{}
-		for _, use := range present {
-			has[use] = true
+		has := map[kind]bool{}
+		for _, k := range present {
+			has[k] = true
 		}
-		makers := []struct {
-			use  string
+		type maker struct {
+			kind kind
 			make func() (jose.JSONWebKey, error)
-		}{
-			{UseSig, func() (jose.JSONWebKey, error) { return newSigningKey(signingAlg) }},
-			{UseEnc, newEncryptionKey},
-			{UseSecret, newDirectKey},
 		}
+		var makers []maker
+		for _, alg := range SigningAlgorithms {
+			makers = append(makers, maker{kind{UseSig, string(alg)}, func() (jose.JSONWebKey, error) { return newSigningKey(alg) }})
+		}
+		makers = append(makers, maker{kind{UseEnc, ""}, newEncryptionKey}, maker{kind{UseSecret, ""}, newDirectKey})
 		for _, m := range makers {
-			if has[m.use] {
+			if has[m.kind] {
 				continue
 			}
 			jwk, err := m.make()
 			if err != nil {
 				return err
 			}
-			if err := s.insert(ctx, tx, jwk, m.use, 0); err != nil {
+			if err := s.insert(ctx, tx, jwk, m.kind.use, 0); err != nil {
 				return err
 			}
 		}
@@ -85,49 +96,83 @@ func (s *Store) EnsureKeys(ctx context.Context, signingAlg jose.SignatureAlgorit
 	return s.Refresh(ctx)
 }
 
-// Rotate adds a new signing key (alg) that is published at once and signs
+// Rotate adds a new signing key of alg that is published at once and signs
 // from now+publishAhead, so every verifier has it before the first token it
-// signs; the keys signing until then retire at that moment + oldKeyGrace.
-// oldKeyGrace must be at least the longest token lifetime, so tokens they
-// signed still verify until they expire. When no signing key exists yet, the
-// new one signs at once.
+// signs; the keys of alg signing until then retire at that moment +
+// oldKeyGrace (keys of the other algorithms are untouched). oldKeyGrace must
+// be at least the longest token lifetime, so tokens they signed still verify
+// until they expire. When no signing key of alg exists yet, the new one signs
+// at once.
 func (s *Store) Rotate(ctx context.Context, alg jose.SignatureAlgorithm, publishAhead, oldKeyGrace time.Duration) (newKid string, err error) {
-	if publishAhead < 0 || oldKeyGrace < 0 {
-		return "", errors.New("rotate: publish-ahead and grace must not be negative")
-	}
-	if !s.holds(RoleAuthz) {
-		return "", errors.New("rotate: signing keys are sealed with the secrets key, which this store lacks")
-	}
-	jwk, err := newSigningKey(alg)
+	kids, err := s.rotate(ctx, []jose.SignatureAlgorithm{alg}, publishAhead, oldKeyGrace)
 	if err != nil {
 		return "", err
 	}
-	err = s.inLockedTx(ctx, func(tx pgx.Tx) error {
-		var current bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE use = 'sig'
-			AND (retire_at IS NULL OR retire_at > now()))`).Scan(&current); err != nil {
-			return fmt.Errorf("rotate: %w", pg.MapError(err))
-		}
-		if !current {
-			publishAhead = 0 // nothing signs yet: no verifier to warn ahead
-		}
-		if err := s.insert(ctx, tx, jwk, UseSig, publishAhead); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `
-			UPDATE keys SET retire_at = (SELECT not_before FROM keys WHERE kid = $1) + make_interval(secs => $2)
-			WHERE use = 'sig' AND kid <> $1
-			  AND (retire_at IS NULL OR retire_at > (SELECT not_before FROM keys WHERE kid = $1) + make_interval(secs => $2))`,
-			jwk.KeyID, oldKeyGrace.Seconds())
+	return kids[alg], nil
+}
+
+// RotateAll is Rotate for every algorithm of SigningAlgorithms, in one
+// transaction; it returns the new kid of each.
+func (s *Store) RotateAll(ctx context.Context, publishAhead, oldKeyGrace time.Duration) (map[jose.SignatureAlgorithm]string, error) {
+	return s.rotate(ctx, SigningAlgorithms, publishAhead, oldKeyGrace)
+}
+
+func (s *Store) rotate(ctx context.Context, algs []jose.SignatureAlgorithm, publishAhead, oldKeyGrace time.Duration) (map[jose.SignatureAlgorithm]string, error) {
+	if publishAhead < 0 || oldKeyGrace < 0 {
+		return nil, errors.New("rotate: publish-ahead and grace must not be negative")
+	}
+	if !s.holds(RoleAuthz) {
+		return nil, errors.New("rotate: signing keys are sealed with the secrets key, which this store lacks")
+	}
+	fresh := make(map[jose.SignatureAlgorithm]jose.JSONWebKey, len(algs))
+	for _, alg := range algs {
+		jwk, err := newSigningKey(alg) // before locking: an RSA key takes a while
 		if err != nil {
-			return fmt.Errorf("rotate: retire old keys: %w", pg.MapError(err))
+			return nil, err
+		}
+		fresh[alg] = jwk
+	}
+	err := s.inLockedTx(ctx, func(tx pgx.Tx) error {
+		for _, alg := range algs {
+			if err := s.rotateInTx(ctx, tx, fresh[alg], publishAhead, oldKeyGrace); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return jwk.KeyID, s.Refresh(ctx)
+	kids := make(map[jose.SignatureAlgorithm]string, len(fresh))
+	for alg, jwk := range fresh {
+		kids[alg] = jwk.KeyID
+	}
+	return kids, s.Refresh(ctx)
+}
+
+// rotateInTx stores jwk, a new signing key, and retires the other keys of
+// its algorithm, in tx (which holds the keys lock).
+func (s *Store) rotateInTx(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, publishAhead, oldKeyGrace time.Duration) error {
+	var current bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE use = 'sig' AND alg = $1
+		AND (retire_at IS NULL OR retire_at > now()))`, jwk.Algorithm).Scan(&current); err != nil {
+		return fmt.Errorf("rotate: %w", pg.MapError(err))
+	}
+	if !current {
+		publishAhead = 0 // nothing signs with alg yet: no verifier to warn ahead
+	}
+	if err := s.insert(ctx, tx, jwk, UseSig, publishAhead); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE keys SET retire_at = (SELECT not_before FROM keys WHERE kid = $1) + make_interval(secs => $2)
+		WHERE use = 'sig' AND alg = $3 AND kid <> $1
+		  AND (retire_at IS NULL OR retire_at > (SELECT not_before FROM keys WHERE kid = $1) + make_interval(secs => $2))`,
+		jwk.KeyID, oldKeyGrace.Seconds(), jwk.Algorithm)
+	if err != nil {
+		return fmt.Errorf("rotate: retire old %s keys: %w", jwk.Algorithm, pg.MapError(err))
+	}
+	return nil
 }
 
 // PurgeRetired deletes keys retired more than margin ago and returns how many.

@@ -1,0 +1,1 @@
+ALTER TABLE oauth2_clients DROP COLUMN id_token_signed_response_alg;
