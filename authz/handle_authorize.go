@@ -24,7 +24,7 @@ const maxAuthorizeBody = 64 << 10
 // when nobody does. Nothing else logs anyone in.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if ok, retry := s.allowAddress(r, "authorize"); !ok {
+	if ok, retry := s.admit(r, "authorize"); !ok {
 		s.authorizeError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
 		return
 	}
@@ -52,6 +52,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		httpx.SetClientID(ctx, ar.GetClient().GetID())
 	}
 	if err != nil {
+		s.chargeAuthFailure(r, err) // an unknown client_id
 		if hygiene := checkParameters(plain); hygiene != nil && ar != nil && ar.IsRedirectURIValid() && !unavailable(err) {
 			err = hygiene // what fosite refused may be the bad parameter itself
 		} else if plain.Get("request") != "" && !unavailable(err) {
@@ -161,6 +162,9 @@ func (s *Server) identify(ctx context.Context, r *http.Request, ar fosite.Author
 	if err != nil {
 		return "", fosite.ErrAccessDenied.WithHint("The device's network address cannot be determined.").
 			WithWrap(&refusal{reason: reasonNoAddress, cause: err})
+	}
+	if ok, retry := s.allowAddress(addr, "authorize"); !ok {
+		return "", rateLimitError(retry, reasonRateLimitedIP)
 	}
 	session, err := s.resolver.Resolve(ctx, addr.Addr(), addr.Port(), ar.GetRequestedAt())
 	switch {

@@ -17,7 +17,7 @@ import (
 // answered invalid_grant and revoke what the code issued.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := withTokenEndpoint(r.Context())
-	if ok, retry := s.allowTokenAddress(r); !ok {
+	if ok, retry := s.admit(r, "token"); !ok {
 		s.accessError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
 		return
 	}

@@ -21,32 +21,37 @@ import (
 // (internal/ratelimit) on the server's clock; each is keyed so that nobody
 // can spend somebody else's budget:
 //
-//   - per address, /authorize: spent first, before any work (not even the
-//     client is looked up), by the source address (IPv6: its /64). Behind
-//     CGNAT many subscribers share one public address, so it is generous: a
-//     backstop that bounds the network lookups one address can cause. Over
-//     it no redirect URI is known to be good: 429 with Retry-After and the
-//     error page.
+//   - at the door of /authorize and /token, before any work: an address
+//     whose failed client authentications (invalid_client: a wrong secret
+//     at /token, an unknown client_id at /authorize) have emptied its
+//     bucket is refused; requests that succeed cost nothing there, so an
+//     SP's backend, which sends every token request from one address, is
+//     limited only per client. No redirect URI is known to be good yet: 429
+//     with Retry-After (the error page at /authorize).
+//   - per address, /authorize: spent just before the network is asked, by
+//     the source address (IPv6: its /64). Behind CGNAT many subscribers
+//     share one public address, so it is generous: a backstop that bounds
+//     the network lookups one address can cause. The client and redirect
+//     URI are known good by then: a redirect with
+//     error=temporarily_unavailable (OIDC Core §3.1.2.6 / RFC 6749
+//     §4.1.2.1, what a client must already handle) and Retry-After: the
+//     answer a client also gets when the network cannot answer, so a client
+//     retrying hard through a Postgres outage sees one kind of error.
 //   - per device, /authorize: spent once the network has said which session
 //     holds the address (and, behind CGNAT, the source port), keyed by the
 //     client and that session's address and port block. CGNAT neighbours
 //     (one address, different port blocks) have their own buckets, and
 //     anonymous requests naming an SP's public client_id spend only the
 //     sender's own budget, never the SP's: the client is not authenticated
-//     at /authorize, so its id alone keys nothing. Over it: a redirect with
-//     error=temporarily_unavailable (OIDC Core §3.1.2.6 / RFC 6749
-//     §4.1.2.1, what a client must already handle) and Retry-After.
+//     at /authorize, so its id alone keys nothing. Over it: the same
+//     redirect.
 //   - per client, /token: spent once the client has authenticated (counting
 //     unauthenticated claims would let anyone spend an SP's budget), before
 //     the code is touched, so the code stays usable.
-//   - failed client authentication per address, /token: an address whose
-//     failures (invalid_client) have emptied its bucket is refused before
-//     the body is read; successful requests cost nothing, so an SP's
-//     backend, which sends every token request from one address, is
-//     limited only per client.
 //   - an address that cannot be read (a forwarding header the configured
 //     source cannot parse) fails closed: all such requests share one small
-//     bucket, at /authorize and at /token.
+//     bucket, spent at the door of /authorize and /token (and never reach
+//     the network).
 //   - Every /token refusal is 429 with Retry-After and an RFC 6749 §5.2 body
 //     {"error":"temporarily_unavailable"}. RFC 6749 names no rate-limit error
 //     at the token endpoint; "slow_down" is RFC 8628's device-flow polling
@@ -180,13 +185,25 @@ func deviceKey(clientID string, session network.Session) string {
 	return clientID + " " + session.IP.String() + " " + strconv.Itoa(int(session.Ports.Low)) + "-" + strconv.Itoa(int(session.Ports.High))
 }
 
-// allowAddress spends one /authorize request of the request's source
-// address, or of the shared bucket of unreadable addresses.
-func (s *Server) allowAddress(r *http.Request, endpoint string) (bool, time.Duration) {
+// admit is the door of /authorize and /token, before any work: a request
+// whose address cannot be read spends one of the bucket all such requests
+// share; any other is refused while its address has used up its failed
+// client authentications (spending nothing otherwise).
+func (s *Server) admit(r *http.Request, endpoint string) (bool, time.Duration) {
 	addr, err := s.clientAddress(r)
 	if err != nil {
 		return s.spend(s.limits.unreadable, unreadableAddressKey, endpoint, "unreadable_address")
 	}
+	if blocked, retry := s.limits.authFailures.Blocked(addressKey(addr.Addr()), s.limits.now()); blocked {
+		s.metrics.rateLimited.WithLabelValues(endpoint, "auth_failures").Inc()
+		return false, retry
+	}
+	return true, 0
+}
+
+// allowAddress spends one network lookup of a source address at
+// /authorize (an unreadable address never gets one).
+func (s *Server) allowAddress(addr netip.AddrPort, endpoint string) (bool, time.Duration) {
 	return s.spend(s.limits.perIP, addressKey(addr.Addr()), endpoint, "ip")
 }
 
@@ -201,23 +218,9 @@ func (s *Server) allowClient(clientID, endpoint string) (bool, time.Duration) {
 	return s.spend(s.limits.perClient, clientID, endpoint, "client")
 }
 
-// allowTokenAddress admits a /token request unless its address has used up
-// its failed authentications; a request whose address cannot be read spends
-// one of the shared bucket of unreadable addresses.
-func (s *Server) allowTokenAddress(r *http.Request) (bool, time.Duration) {
-	addr, err := s.clientAddress(r)
-	if err != nil {
-		return s.spend(s.limits.unreadable, unreadableAddressKey, "token", "unreadable_address")
-	}
-	if blocked, retry := s.limits.authFailures.Blocked(addressKey(addr.Addr()), s.limits.now()); blocked {
-		s.metrics.rateLimited.WithLabelValues("token", "auth_failures").Inc()
-		return false, retry
-	}
-	return true, 0
-}
-
 // chargeAuthFailure spends one failure of the request's address when err
-// is a failed client authentication (invalid_client).
+// is a failed client authentication at /token, or an unknown client at
+// /authorize (invalid_client).
 func (s *Server) chargeAuthFailure(r *http.Request, err error) {
 	if err == nil || fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
 		return

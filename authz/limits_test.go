@@ -142,10 +142,24 @@ func TestLimitsHoldByDefault(t *testing.T) {
 		if n, f := refused.Load(), failed.Load(); n != 0 || f != 0 {
 			t.Fatalf("within the default burst: %d requests refused, %d failed", n, f)
 		}
-		wantRateLimitPage(t, flooder.get(t, authURL, nil))
+		wantRedirectError(t, flooder, authURL, nil, "temporarily_unavailable")
 		if q := srv.newDevice().authorize(t, authURL, nil); q.Get("code") == "" {
 			t.Fatalf("another address was limited too: %v", q)
 		}
+	})
+
+	t.Run("unknown clients at /authorize", func(t *testing.T) {
+		guesser := newDetachedDevice()
+		conf, _ := srv.oauthConfig(t, testClient{id: "no-such-client", redirectURI: sp.redirectURI})
+		for i := range authz.DefaultRateLimitAuthFailuresPerIPBurst {
+			resp := guesser.get(t, authorizeURL(conf, oauth2.GenerateVerifier()), nil)
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusFound {
+				t.Fatalf("unknown client %d: status %d, want an error page", i, resp.StatusCode)
+			}
+		}
+		spConf, _ := srv.oauthConfig(t, sp)
+		wantRateLimitPage(t, guesser.get(t, authorizeURL(spConf, oauth2.GenerateVerifier()), nil))
 	})
 }
 
@@ -159,8 +173,8 @@ func TestAuthorizeRateLimitPerAddress(t *testing.T) {
 			t.Fatalf("request %d within the burst: %v", i+1, q)
 		}
 	}
-	// Over the limit no redirect URI has been checked yet: a 429 page.
-	wantRateLimitPage(t, dev.get(t, authorizeURL(conf, oauth2.GenerateVerifier()), nil))
+	// The client and redirect URI are known good by then: a redirect.
+	wantRedirectError(t, dev, authorizeURL(conf, oauth2.GenerateVerifier()), nil, "temporarily_unavailable")
 	// Another address has its own budget.
 	if q := other.authorize(t, authorizeURL(conf, oauth2.GenerateVerifier()), nil); q.Get("code") == "" {
 		t.Fatalf("another address was limited too: %v", q)
@@ -218,7 +232,7 @@ func TestAuthorizeFloodDoesNotSpendTheClientsBudget(t *testing.T) {
 			resp := attacker.get(t, authorizeURL(conf, oauth2.GenerateVerifier()), nil)
 			io.Copy(io.Discard, resp.Body)
 		}
-		wantRateLimitPage(t, attacker.get(t, authorizeURL(conf, oauth2.GenerateVerifier()), nil))
+		wantRedirectError(t, attacker, authorizeURL(conf, oauth2.GenerateVerifier()), nil, "temporarily_unavailable")
 	}
 	victim := srv.newDevice()
 	_, code, verifier := srv.code(t, sp, victim)

@@ -10,6 +10,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,6 +196,10 @@ type Page struct {
 	URL    string   `json:"url"`
 	Status int      `json:"status"`
 	Text   string   `json:"text"` // the visible text, whitespace collapsed
+	// Verified is the verdict a result page states in its data-verified
+	// attribute (the reference SP's <h1 id="result" data-verified="…">):
+	// nil when the page states none.
+	Verified *bool `json:"verified,omitempty"`
 }
 
 // Browse fetches startURL as a browser on the device would: cookies kept,
@@ -215,8 +221,9 @@ func (d *Device) Browse(ctx context.Context, startURL string) (*Page, error) {
 		location, lerr := resp.Location()
 		if lerr != nil || !isRedirect(resp.StatusCode) {
 			page.URL, page.Status = next.String(), resp.StatusCode
-			page.Text = pageText(resp.Body, 2000)
+			raw, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<10))
 			resp.Body.Close()
+			page.Text, page.Verified = pageText(bytes.NewReader(raw), 2000), pageVerdict(raw)
 			return page, nil
 		}
 		drain(resp)
@@ -312,6 +319,22 @@ func pageText(body io.Reader, limit int) string {
 	}
 	return text
 }
+
+// pageVerdict reads the data-verified="true|false" attribute of a result
+// page; nil when there is none, or when two disagree.
+func pageVerdict(raw []byte) *bool {
+	var verdict *bool
+	for _, m := range verdictAttr.FindAllSubmatch(raw, -1) {
+		v := string(m[1]) == "true"
+		if verdict != nil && *verdict != v {
+			return nil
+		}
+		verdict = &v
+	}
+	return verdict
+}
+
+var verdictAttr = regexp.MustCompile(`\sdata-verified="(true|false)"`)
 
 var entities = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&quot;", `"`, "&#39;", "'", "&nbsp;", " ", "&#43;", "+")
 

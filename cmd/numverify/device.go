@@ -176,11 +176,15 @@ func (r deviceReport) print() {
 }
 
 // failure makes the exit status say whether the device got in: a code, or
-// with --follow a 2xx page.
+// with --follow a 2xx result page that says verified (data-verified="true").
 func (r deviceReport) failure() error {
 	switch {
 	case r.Page != nil && r.Page.Status/100 != 2:
 		return fmt.Errorf("final page answered HTTP %d", r.Page.Status)
+	case r.Page != nil && r.Page.Verified == nil:
+		return errors.New("final page states no verification result (no data-verified)")
+	case r.Page != nil && !*r.Page.Verified:
+		return errors.New("the SP says: not verified")
 	case r.Outcome != nil && r.Outcome.Code == "":
 		if r.Outcome.Error != "" {
 			return errors.New("no code: " + r.Outcome.Error)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,11 +64,13 @@ func TestKeysByJob(t *testing.T) {
 	}
 	create := func(extra ...string) registered {
 		t.Helper()
-		args := append([]string{"client", "create", "--json", "--name", "SP", "--redirect-uri", "http://localhost:8080/callback",
+		file := filepath.Join(t.TempDir(), "client.json")
+		args := append([]string{"client", "create", "--output", file, "--name", "SP", "--redirect-uri", "http://localhost:8080/callback",
 			"--scope", "openid", "--scope", "number-verification:verify"}, extra...)
 		out, code := run(args...)
+		b, _ := os.ReadFile(file)
 		var c registered
-		if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
+		if code != 0 || json.Unmarshal(b, &c) != nil {
 			t.Fatalf("client create %v: exit %d: %s", extra, code, out)
 		}
 		return c
@@ -111,11 +115,19 @@ func TestKeysByJob(t *testing.T) {
 	if kid := login("RS256"); kid != oldKid {
 		t.Errorf("RS256 ID token signed by %s, want the database's existing key %s", kid, oldKid)
 	}
-	login("ES256")
+	before := map[jose.SignatureAlgorithm]string{jose.RS256: oldKid, jose.ES256: login("ES256")}
 
-	out, code := run("keys", "rotate", "--publish-ahead", "0")
-	if code != 0 || !strings.Contains(out, "new ES256 signing key") || !strings.Contains(out, "new RS256 signing key") {
+	if out, code := run("keys", "rotate", "--publish-ahead", "0"); code != 0 {
 		t.Fatalf("keys rotate: exit %d: %s", code, out)
+	}
+	after, err := keystore.Open(db.Pool, keystore.Secrets{Authz: mustSecretsKey(t, secretsKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for alg, kid := range before {
+		if k, err := after.SigningKey(ctx, alg); err != nil || k.KeyID == kid {
+			t.Errorf("after keys rotate the %s signing key is %s (%v), want a new one", alg, k.KeyID, err)
+		}
 	}
 	for range 2 {
 		login("ES256")

@@ -82,6 +82,7 @@ func networkServeFlags(fs *flag.FlagSet) buildServer {
 		"bearer token the network admin API requires, at least %d characters (required unless --insecure-dev)", network.MinAdminTokenLength))
 	insecure := sharedBoolFlag(fs, "insecure-dev", "development only: relax security checks (the network admin API runs without a token when none is set)")
 	poolFlags := addNetworkPoolFlags(fs)
+	radiusFlags := addRadiusFlags(fs)
 	return func(ctx context.Context, deps serveDeps) (*server, error) {
 		pools, err := poolFlags.pools()
 		if err != nil {
@@ -108,6 +109,10 @@ func networkServeFlags(fs *flag.FlagSet) buildServer {
 		case len(*token) < network.MinAdminTokenLength:
 			deps.Logger.Warn("network admin API runs with a short token (--insecure-dev)")
 		}
-		return &server{name: "network", addr: *addr, handler: admin}, nil
+		accounting, err := radiusFlags.start(store, deps)
+		if err != nil {
+			return nil, fmt.Errorf("network: %w", err)
+		}
+		return &server{name: "network", addr: *addr, handler: admin, background: accounting}, nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,8 @@ type Purger struct {
 	pause     time.Duration
 	now       func() time.Time
 	logger    *slog.Logger
+	// vacuumAfter: VACUUM (ANALYZE) each table a round deleted rows from.
+	vacuumAfter bool
 }
 
 // Option changes how a Purger works.
@@ -64,6 +67,12 @@ func WithClock(now func() time.Time) Option {
 	return func(p *Purger) { p.now = now }
 }
 
+// WithoutVacuum leaves the tables to autovacuum (by default a round that
+// deleted rows from a table vacuums and analyzes it).
+func WithoutVacuum() Option {
+	return func(p *Purger) { p.vacuumAfter = false }
+}
+
 // WithLogger sets where a Purger reports what it deleted and its failures.
 func WithLogger(logger *slog.Logger) Option {
 	return func(p *Purger) { p.logger = logger }
@@ -72,7 +81,7 @@ func WithLogger(logger *slog.Logger) Option {
 // NewPurger returns a Purger of tasks over pool.
 func NewPurger(pool *pgxpool.Pool, tasks []Task, opts ...Option) *Purger {
 	p := &Purger{pool: pool, tasks: tasks, batchSize: 1000, pause: 10 * time.Millisecond,
-		now: time.Now, logger: slog.New(slog.DiscardHandler)}
+		now: time.Now, logger: slog.New(slog.DiscardHandler), vacuumAfter: true}
 	for _, o := range opts {
 		o(p)
 	}
@@ -112,6 +121,7 @@ func (p *Purger) Once(ctx context.Context) ([]Result, error) {
 	}()
 	now := p.now()
 	var results []Result
+	var purged []string // tables with deleted rows, each once, in task order
 	for _, task := range p.tasks {
 		res, err := p.runTask(ctx, conn.Conn(), task, now.Add(-task.Retention))
 		results = append(results, res)
@@ -120,9 +130,31 @@ func (p *Purger) Once(ctx context.Context) ([]Result, error) {
 		}
 		if res.Deleted > 0 {
 			p.logger.Info("purged expired rows", "what", task.Name, "table", task.Table, "rows", res.Deleted, "batches", res.Batches)
+			if !slices.Contains(purged, task.Table) {
+				purged = append(purged, task.Table)
+			}
 		}
 	}
-	return results, nil
+	return results, p.vacuum(ctx, conn.Conn(), purged)
+}
+
+// vacuum makes the space of the deleted rows reusable and refreshes the
+// planner's statistics of each table it purged. numverify must stay fast
+// where autovacuum is off or lags (as on this project's machines): without
+// it, deleted rows stay in the heap and its indexes for ever, and plans
+// made while a table was nearly empty are kept. Plain VACUUM takes no lock
+// that blocks reads or writes; ANALYZE invalidates cached plans of the
+// table, so every connection plans its statements again on fresh figures.
+func (p *Purger) vacuum(ctx context.Context, conn *pgx.Conn, tables []string) error {
+	if !p.vacuumAfter {
+		return nil
+	}
+	for _, table := range tables {
+		if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{table}.Sanitize()); err != nil {
+			return fmt.Errorf("vacuum %s: %w", table, err)
+		}
+	}
+	return nil
 }
 
 // Run calls Once every interval until ctx ends, logging failures; a round

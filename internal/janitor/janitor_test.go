@@ -204,3 +204,42 @@ func count(t *testing.T, pool *pgxpool.Pool, table string) int {
 	}
 	return n
 }
+
+// A round that deleted rows vacuums and analyzes the table: with autovacuum
+// off (as here), nothing else would refresh its statistics or make the
+// deleted rows' space reusable. reltuples is -1 until a table is analyzed.
+func TestPurgeVacuumsWhatItPurged(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'old-' || g, $1 FROM generate_series(1, 400) g`, now.Add(-time.Hour))
+	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'live-' || g, $1 FROM generate_series(1, 100) g`, now.Add(time.Hour))
+	reltuples := func(table string) float64 {
+		var n float64
+		if err := db.Pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := reltuples("used_access_tokens"); n != -1 {
+		t.Fatalf("reltuples before the purge = %v, want -1 (never analyzed)", n)
+	}
+	if _, err := NewPurger(db.Pool, Tasks(lifetimes), WithClock(func() time.Time { return now })).Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := reltuples("used_access_tokens"); n != 100 {
+		t.Errorf("reltuples after the purge = %v, want 100 (vacuumed and analyzed)", n)
+	}
+	if n := reltuples("revoked_clients"); n != -1 {
+		t.Errorf("revoked_clients (nothing purged) reltuples = %v, want -1 (left alone)", n)
+	}
+
+	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'again-' || g, $1 FROM generate_series(1, 50) g`, now.Add(-time.Hour))
+	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'live2-' || g, $1 FROM generate_series(1, 50) g`, now.Add(time.Hour))
+	if _, err := NewPurger(db.Pool, Tasks(lifetimes), WithoutVacuum(), WithClock(func() time.Time { return now })).Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := reltuples("used_access_tokens"); n != 100 {
+		t.Errorf("WithoutVacuum: reltuples = %v, want 100 still (150 would mean it analyzed)", n)
+	}
+}

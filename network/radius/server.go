@@ -175,7 +175,7 @@ func (s *Server) handle(conn net.PacketConn, from net.Addr, b []byte) {
 	}
 	d := decide(packet, src, s.cfg.Now())
 	switch {
-	case d.reason != "" && !d.answer:
+	case !d.answer:
 		s.reject(d.status, d.reason, "client", client)
 	case d.reason != "":
 		s.metrics.rejected.WithLabelValues(d.reason).Inc()
@@ -198,7 +198,7 @@ type decision struct {
 	status string                    // Acct-Status-Type, as a metric label
 	events []network.AccountingEvent // to commit, then answer
 	reason string                    // why nothing is recorded
-	answer bool                      // with a reason: answered all the same
+	answer bool                      // an Accounting-Response is due (once events are committed)
 }
 
 // Acct-Status-Type labels.
@@ -225,16 +225,14 @@ func decide(p *radius.Packet, src netip.Addr, now time.Time) decision {
 	if err != nil {
 		return decision{status: statusMissing, reason: reasonFor(err, reasonMissingStatusType)}
 	}
-	d := decision{status: statusLabel(statusType)}
+	d := decision{status: statusLabel(statusType), answer: true}
 	nas, err := nasOf(p, src)
 	if err != nil {
-		d.reason = reasonMalformed
-		return d
+		return decision{status: d.status, reason: reasonMalformed}
 	}
 	at, err := eventTime(p, now)
 	if err != nil {
-		d.reason = reasonMalformed
-		return d
+		return decision{status: d.status, reason: reasonMalformed}
 	}
 	switch statusType {
 	case rfc2866.AcctStatusType_Value_AccountingOn, rfc2866.AcctStatusType_Value_AccountingOff:
@@ -242,19 +240,16 @@ func decide(p *radius.Packet, src netip.Addr, now time.Time) decision {
 		return d
 	case rfc2866.AcctStatusType_Value_Start, rfc2866.AcctStatusType_Value_InterimUpdate, rfc2866.AcctStatusType_Value_Stop:
 	default:
-		d.answer = true // recorded as nothing: Failed, tunnel accounting, …
-		return d
+		return d // recorded as nothing: Failed, tunnel accounting, …
 	}
 	sessionID, err := rfc2866.AcctSessionID_LookupString(p)
 	if err != nil || sessionID == "" {
-		d.reason = reasonMissingSessionID
-		return d
+		return decision{status: d.status, reason: reasonMissingSessionID}
 	}
 	if statusType == rfc2866.AcctStatusType_Value_Stop {
 		d.events = []network.AccountingEvent{{Kind: network.AccountingClose, NAS: nas, SessionID: sessionID, At: at}}
 		return d
 	}
-	d.answer = true
 	msisdn, reason := msisdnOf(p)
 	if reason != "" {
 		d.reason = reason
@@ -326,7 +321,7 @@ func eventTime(p *radius.Packet, now time.Time) (time.Time, error) {
 	ts, err := rfc2869.EventTimestamp_Lookup(p)
 	switch {
 	case err == nil:
-		return earliest(ts, now), nil
+		return earliest(ts.UTC(), now), nil
 	case !errors.Is(err, radius.ErrNoAttribute):
 		return time.Time{}, err
 	}

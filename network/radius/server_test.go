@@ -203,8 +203,8 @@ func TestServerUnknownClient(t *testing.T) {
 	if got := holder(t, store, "127.60.1.1"); got != "" {
 		t.Fatalf("holder %q", got)
 	}
-	if v := rejected(t, srv, reasonUnknownClient); v != 1 {
-		t.Errorf("unknown_client %v; want 1", v)
+	if v := rejected(t, srv, reasonUnknownClient); v < 1 {
+		t.Errorf("unknown_client %v; want every retransmission counted", v)
 	}
 }
 

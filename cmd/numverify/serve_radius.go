@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/numverify/numverify/network"
+	"github.com/numverify/numverify/network/radius"
+)
+
+// radiusFlags are the RADIUS accounting server's settings: the feed through
+// which packet gateways report who holds which address (`serve network`).
+type radiusFlags struct {
+	addr, secret, clientsFile string
+	rememberStops             time.Duration
+}
+
+// defaultRadiusAddr is the accounting port (RFC 2866).
+const defaultRadiusAddr = ":1813"
+
+func addRadiusFlags(fs *flag.FlagSet) *radiusFlags {
+	f := &radiusFlags{}
+	fs.StringVar(&f.addr, "radius-addr", defaultRadiusAddr,
+		"UDP address of the RADIUS accounting server the packet gateways send Start/Interim-Update/Stop to; empty disables it (so does the default address with no secret)")
+	fs.StringVar(&f.secret, "radius-secret", "", "RADIUS shared secret of every packet gateway not listed in --radius-clients")
+	fs.StringVar(&f.clientsFile, "radius-clients", "",
+		"file of the packet gateways allowed to send accounting, one per line: CIDR SECRET [name] (# comments); others are not answered")
+	fs.DurationVar(&f.rememberStops, "radius-remember-stops", network.DefaultRememberStops,
+		"how long a Stop (or a closed session) keeps a late Start or Interim-Update of that session from opening it")
+	return f
+}
+
+// start opens the UDP socket and returns the accounting server as a
+// background task, or nil when RADIUS is disabled.
+func (f *radiusFlags) start(store *network.Store, deps serveDeps) (func(context.Context), error) {
+	if f.addr == "" {
+		return nil, nil
+	}
+	var clients []radius.Client
+	if f.clientsFile != "" {
+		file, err := os.Open(f.clientsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--radius-clients: %w", err)
+		}
+		clients, err = radius.ParseClients(file)
+		file.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--radius-clients %s: %w", f.clientsFile, err)
+		}
+	}
+	if f.secret == "" && len(clients) == 0 {
+		if f.addr != defaultRadiusAddr {
+			return nil, errors.New("--radius-addr needs --radius-secret (NUMVERIFY_RADIUS_SECRET) or --radius-clients")
+		}
+		deps.Logger.Info("RADIUS accounting disabled: no --radius-secret or --radius-clients")
+		return nil, nil
+	}
+	if f.rememberStops <= 0 {
+		return nil, errors.New("--radius-remember-stops must be positive")
+	}
+	if f.secret != "" && len(f.secret) < radius.MinSecretLength {
+		deps.Logger.Warn("the RADIUS shared secret is short; RFC 2865 asks for at least 16 characters")
+	}
+	srv, err := radius.NewServer(store, radius.Config{Clients: radius.NewClients(f.secret, clients), Logger: deps.Logger,
+		Registerer: deps.Registry, RememberStops: f.rememberStops})
+	if err != nil {
+		return nil, err
+	}
+	conn, err := radius.Listen(f.addr)
+	if err != nil {
+		return nil, err
+	}
+	deps.Logger.Info("listening", "server", "radius", "addr", conn.LocalAddr().String(), "clients", len(clients))
+	return func(ctx context.Context) {
+		if err := srv.Serve(ctx, conn); err != nil {
+			deps.Logger.Warn("radius: close", "err", err)
+		}
+	}, nil
+}
