@@ -15,18 +15,22 @@ import (
 )
 
 // revocations is the in-memory set of revoked token ids, read lock-free on
-// every request; each entry is kept until the token would have expired.
+// every request; each entry is kept until the token would no longer be
+// accepted anyway: its expiry plus the clock skew allowed on exp.
 type revocations struct {
 	set     sync.Map // jti → expiry (time.Time)
 	size    atomic.Int64
 	clients sync.Map // client id → clientRevocation
+	// skew is Config.ClockSkew: a token is accepted up to skew after its
+	// exp, so its revocation must be kept that long too.
+	skew time.Duration
 }
 
 // clientRevocation revokes every token of a client issued at or before
 // before; kept until expires.
 type clientRevocation struct{ before, expires time.Time }
 
-func newRevocations() *revocations { return &revocations{} }
+func newRevocations(skew time.Duration) *revocations { return &revocations{skew: skew} }
 
 func (r *revocations) has(jti string) bool {
 	_, ok := r.set.Load(jti)
@@ -65,8 +69,10 @@ func (r *revocations) clientRevoked(clientID string, issuedAt time.Time) bool {
 	return issuedAt.IsZero() || !issuedAt.After(v.(clientRevocation).before)
 }
 
-// prune forgets the revocations of tokens that have expired.
+// prune forgets the revocations of tokens that are no longer accepted
+// anyway (expired, and past the clock skew).
 func (r *revocations) prune(now time.Time) {
+	now = now.Add(-r.skew)
 	r.clients.Range(func(k, v any) bool {
 		if now.After(v.(clientRevocation).expires) {
 			r.clients.Delete(k)
@@ -217,7 +223,7 @@ func (l *revocationListener) session(ctx context.Context) error {
 }
 
 func (l *revocationListener) loadAll(ctx context.Context, conn *pgx.Conn) error {
-	rows, err := conn.Query(ctx, `SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now()`)
+	rows, err := conn.Query(ctx, `SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now() - $1::interval`, l.set.skew)
 	if err != nil {
 		return err
 	}
@@ -253,7 +259,7 @@ func (l *revocationListener) record(ctx context.Context, conn *pgx.Conn, jti str
 
 // loadClients loads every unexpired client-level revocation.
 func (l *revocationListener) loadClients(ctx context.Context, conn *pgx.Conn) error {
-	rows, err := conn.Query(ctx, `SELECT client_id, revoked_before, expires_at FROM revoked_clients WHERE expires_at > now()`)
+	rows, err := conn.Query(ctx, `SELECT client_id, revoked_before, expires_at FROM revoked_clients WHERE expires_at > now() - $1::interval`, l.set.skew)
 	if err != nil {
 		return err
 	}

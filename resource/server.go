@@ -220,7 +220,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With(slog.String("component", "resource")),
 		realm:   "number-verification",
-		revoked: newRevocations(),
+		revoked: newRevocations(cfg.ClockSkew),
 		limiter: ratelimit.New(cfg.RateLimit, cfg.RateBurst, 100_000),
 		metrics: newMetrics(cfg.Registry),
 		cancel:  cancel,
