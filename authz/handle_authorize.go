@@ -33,6 +33,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		writeErrorPage(w, fosite.ErrInvalidRequest.WithHint("The request cannot be parsed."))
 		return
 	}
+	// A multipart body too, here rather than in fosite, so that its values
+	// go through the same checks and a body cut short is the client's error.
+	if err := r.ParseMultipartForm(maxAuthorizeBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		writeErrorPage(w, fosite.ErrInvalidRequest.WithHint("The request body cannot be parsed."))
+		return
+	}
 	if err := checkRedirectParameters(r.Form); err != nil {
 		s.authorizeError(ctx, w, nil, err)
 		return

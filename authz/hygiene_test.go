@@ -255,3 +255,36 @@ func TestClientInputIsNeverUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestMultipartAuthorizeParametersChecked: the values of a multipart body
+// at /authorize go through the same checks as the query's.
+func TestMultipartAuthorizeParametersChecked(t *testing.T) {
+	srv := startServer(t)
+	sp := srv.client(store.ClientSpec{})
+	dev := srv.newDevice()
+	conf, _ := srv.oauthConfig(t, sp)
+	for name, tc := range map[string]struct {
+		field, value string
+		status       int
+	}{
+		"client_id NUL":     {"client_id", sp.id + "\x00", http.StatusBadRequest},
+		"client_id twice":   {"client_id", sp.id, http.StatusBadRequest},
+		"nonce NUL":         {"nonce", "abcdefgh\x00", http.StatusFound},
+		"state in the body": {"state", "again", http.StatusFound},
+	} {
+		t.Run(name, func(t *testing.T) {
+			body := "--b\r\nContent-Disposition: form-data; name=\"" + tc.field + "\"\r\n\r\n" + tc.value + "\r\n--b--\r\n"
+			req, _ := http.NewRequest(http.MethodPost, authorizeURL(conf, oauth2.GenerateVerifier()), strings.NewReader(body))
+			req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+			resp, err := dev.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != tc.status || (tc.status == http.StatusFound && loc.Query().Get("error") != "invalid_request") {
+				t.Fatalf("status %d, Location %q", resp.StatusCode, loc)
+			}
+		})
+	}
+}

@@ -106,6 +106,24 @@ def check_compose(path):
         pub = p.get("published") if isinstance(p, dict) else str(p).split(":")[-2]
         if str(pub) != "8080":
             fail(f"sp: not published on 8080 ({p})")
+    # What the first real run found (issue 13): resource needs authz's keys
+    # and discovery; every published port on the host's loopback only; an
+    # issuer authz accepts (http only on a loopback name); pg_isready over TCP.
+    dep("resource", "authz", "service_healthy")
+    for name, s in services.items():
+        for p in s.get("ports", []):
+            ip = p.get("host_ip") if isinstance(p, dict) else (str(p).rsplit(":", 2)[0] if str(p).count(":") == 2 else "")
+            if ip != "127.0.0.1":
+                fail(f"{name}: port published beyond the host's loopback ({p})")
+    for name in ("authz", "resource", "network", "sp"):
+        env = services.get(name, {}).get("environment", {})
+        for var in ("NUMVERIFY_ISSUER", "NUMVERIFY_SP_ISSUER"):
+            iss = str(env.get(var, ""))
+            host = iss.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+            if iss.startswith("http://") and not (host in ("localhost", "127.0.0.1") or host.endswith(".localhost")):
+                fail(f"{name}: {var} {iss} is plain http on a non-loopback name: authz refuses to start")
+    if "-h 127.0.0.1" not in " ".join(map(str, pg.get("healthcheck", {}).get("test", []))):
+        fail("postgres: pg_isready not over TCP (-h 127.0.0.1): the socket answers during initdb")
     dep("device", "sp", "service_healthy")
     dep("device", "network", "service_healthy")
     for name, s in services.items():
@@ -257,6 +275,10 @@ def check_k8s(overlay, path):
             fail(f"ConfigMap numverify-config lacks {key}")
     if overlay == "production" and not cm.get("NUMVERIFY_ISSUER", "").startswith("https://"):
         fail("production issuer is not https")
+    iss = cm.get("NUMVERIFY_ISSUER", "")
+    host = iss.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    if iss.startswith("http://") and not (host in ("localhost", "127.0.0.1") or host.endswith(".localhost")):
+        fail(f"issuer {iss}: plain http on a non-loopback name, which authz refuses (it would not start)")
     # serve authz refuses trusted proxies with the peer as source, and a proxy
     # source without trusted proxies.
     source = cm.get("NUMVERIFY_CLIENT_ADDRESS_FROM") or "peer"

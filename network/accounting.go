@@ -202,6 +202,9 @@ func (s *Store) applyAccounting(ctx context.Context, events []AccountingEvent, r
 		// Durable whatever the session's default: the gateway is answered
 		// after this commit, and will not send the request again.
 		batch.Queue(`SELECT set_config('synchronous_commit', 'on', true)`)
+		// Plan each statement once per connection: these plans do not depend
+		// on the values, and planning costs more than running them.
+		batch.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
 		keys, exclusive := accountingLocks(events)
 		batch.Queue(lockSQL, keys, exclusive)
 		for i, e := range events {
@@ -366,4 +369,18 @@ func (s *Store) CountOpenSessions(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count open sessions: %w", pg.MapError(err))
 	}
 	return n, nil
+}
+
+// OpenSessionsOfNAS returns the sessions a NAS reported open and did not
+// close (for the load generator's check against its model).
+func (s *Store) OpenSessionsOfNAS(ctx context.Context, nas string) ([]Session, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+sessionColumns+` FROM network_sessions WHERE nas = $1 AND upper_inf(period)`, nas)
+	if err != nil {
+		return nil, fmt.Errorf("open sessions of a NAS: %w", pg.MapError(err))
+	}
+	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
+	if err != nil {
+		return nil, fmt.Errorf("open sessions of a NAS: %w", pg.MapError(err))
+	}
+	return sessions, nil
 }

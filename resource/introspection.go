@@ -3,6 +3,7 @@ package resource
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,7 +107,13 @@ func (in *introspector) validate(ctx context.Context, token string) (principal, 
 	if err := in.checks.check(issuer, resp.Aud, true, exp, unixOrZero(resp.Nbf), unixOrZero(resp.Iat)); err != nil {
 		return principal{}, claimError(err)
 	}
-	claims := contract.AccessClaims{ClientID: resp.ClientID, Scope: resp.Scope, ID: resp.Jti,
+	jti := resp.Jti
+	if jti == "" {
+		// RFC 7662's jti is optional (fosite's opaque tokens have none): the
+		// token's hash identifies it as well, for single use and the limits.
+		jti = "sha256:" + hex.EncodeToString(key[:])
+	}
+	claims := contract.AccessClaims{ClientID: resp.ClientID, Scope: resp.Scope, ID: jti,
 		PhoneNumber: resp.PhoneNumber, AMR: resp.AMR, Expiry: jwt.NewNumericDate(exp)}
 	if resp.Iat != 0 {
 		claims.IssuedAt = jwt.NewNumericDate(time.Unix(resp.Iat, 0))

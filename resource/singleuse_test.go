@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/pgtest"
 )
 
@@ -111,6 +112,27 @@ func TestSingleUseRefusalsAndWhatUsesAToken(t *testing.T) {
 	}
 	if got := reuses(ts.uses); got != 2 {
 		t.Errorf("reuses counted: %v, want 2", got)
+	}
+}
+
+// An introspected token whose answer has no jti (fosite's opaque tokens) is
+// single-use too, by its hash; two such tokens are two tokens.
+func TestSingleUseOpaqueTokenWithoutJTI(t *testing.T) {
+	is := newTestIssuer(t)
+	ts := startServer(t, is, func(c *Config) { singleUse(c); c.TokenFormat = FormatOpaque })
+	active := introspectionResponse{Active: true, Scope: contract.ScopeVerify, ClientID: testClientID,
+		Exp: time.Now().Add(time.Minute).Unix(), Iss: is.issuer, TokenUse: "access_token",
+		PhoneNumber: testPhone, AMR: []string{contract.AMRNetwork}}
+	is.mu.Lock()
+	is.opaque["ory_at_first"], is.opaque["ory_at_second"] = active, active
+	is.mu.Unlock()
+	for _, step := range []struct {
+		token string
+		want  int
+	}{{"ory_at_first", 200}, {"ory_at_first", 401}, {"ory_at_second", 200}, {"ory_at_second", 401}} {
+		if r := ts.do(t, verifyCall(step.token)); r.status != step.want {
+			t.Fatalf("%s: %d %s, want %d", step.token, r.status, r.body, step.want)
+		}
 	}
 }
 

@@ -32,14 +32,19 @@ func benchCommand() command {
 			duration := fs.Duration("duration", 10*time.Second, "how long to run")
 			reportEvery := fs.Duration("report-every", 10*time.Second, "print a line to stderr every interval: that interval's rate, p50 and p99 latency, and errors")
 			mode := fs.String("mode", sim.ModeFlowVerify,
-				"flow+verify (authorize → token → one verify with that token; flow is its former name), login (authorize → token) or verify (verify alone with tokens issued beforehand)")
+				"flow+verify (authorize → token → one verify with that token; flow is its former name), login (authorize → token), verify (verify alone with tokens issued beforehand) or radius (RADIUS accounting as a packet gateway sends it: --radius-addr, --radius-secret, --rate, --verify)")
 			prefix := fs.String("device-prefix", "127.30.0.0/16", "device addresses: device i sends from the (i+1)-th address of this prefix")
 			firstMSISDN := fs.String("first-msisdn", "+33700000000", "device 0's number; device i has this plus i")
 			asJSON := fs.Bool("json", false, "print the report as JSON")
 			output := fs.String("output", "", "write the report to this file instead of stdout")
+			radiusBench := addRadiusBenchFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
+				}
+				if *mode == sim.ModeRadius { // a packet gateway's accounting, see bench_radius.go
+					return radiusBench.run(ctx, radiusBenchRun{devices: *devices, rate: *rate, duration: *duration, reportEvery: *reportEvery,
+						prefix: *prefix, firstMSISDN: *firstMSISDN, asJSON: *asJSON, output: *output})
 				}
 				if *clientID == "" || *clientSecret == "" {
 					return fmt.Errorf("--client-id and --client-secret are required (numverify client create): %w", errUsage)

@@ -35,7 +35,7 @@ else
 		"$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 	install -m 0755 deploy/testbed/postgres/entrypoint.sh "$root/usr/local/bin/docker-entrypoint.sh"
 	say "podman import $PG_IMAGE"
-	tar -C "$root" -c . | podman import \
+	tar -C "$root" -c . | podman import --quiet \
 		--change 'ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		--change 'ENV PGDATA=/var/lib/postgresql/data' \
 		--change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \

@@ -19,9 +19,10 @@ type metrics struct {
 
 // The outcomes of a request besides the store's (network.Outcome…).
 const (
-	outcomeIgnored = "ignored" // answered, nothing to record (another status type, no number or address)
-	outcomeDropped = "dropped" // not answered: unauthenticated, malformed, overloaded
-	outcomeFailed  = "failed"  // not answered: the commit failed (the NAS retransmits)
+	outcomeIgnored  = "ignored"   // answered, nothing to record (another status type, no number or address)
+	outcomeDropped  = "dropped"   // not answered: unauthenticated, malformed, overloaded
+	outcomeFailed   = "failed"    // not answered: the commit failed (the NAS retransmits)
+	outcomeInFlight = "in_flight" // a retransmission of a request waiting for its commit, answered by it
 )
 
 // Reasons a request was not recorded.
@@ -44,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, queueLength func() float64) *metrics 
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numverify_radius_requests_total",
-			Help: "Accounting-Requests by Acct-Status-Type and outcome (opened, confirmed, known, stopped, late, closed, no_session, ignored, dropped, failed).",
+			Help: "Accounting-Requests by Acct-Status-Type and outcome (opened, confirmed, known, stopped, late, closed, no_session, ignored, in_flight, dropped, failed).",
 		}, []string{"status_type", "outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numverify_radius_rejected_total",

@@ -67,6 +67,16 @@ type Server struct {
 	metrics *metrics
 	queue   chan *request
 	lastLog sync.Map // reason → *atomic.Int64 (unix seconds of the last warning)
+
+	inFlightMu sync.Mutex
+	inFlight   map[requestKey]struct{} // queued, not yet answered
+}
+
+// requestKey identifies a request and its retransmissions (RFC 5080 §2.2.2).
+type requestKey struct {
+	from          string
+	identifier    byte
+	authenticator [16]byte
 }
 
 // request is a decided Accounting-Request waiting for its commit.
@@ -76,6 +86,7 @@ type request struct {
 	packet *radius.Packet
 	status string
 	events []network.AccountingEvent
+	key    requestKey
 }
 
 // NewServer returns a server recording into store.
@@ -101,7 +112,7 @@ func NewServer(store Store, cfg Config) (*Server, error) {
 	if cfg.Readers <= 0 {
 		cfg.Readers = 2
 	}
-	s := &Server{store: store, cfg: cfg, queue: make(chan *request, cfg.QueueSize)}
+	s := &Server{store: store, cfg: cfg, queue: make(chan *request, cfg.QueueSize), inFlight: map[requestKey]struct{}{}}
 	s.metrics = newMetrics(cfg.Registerer, func() float64 { return float64(len(s.queue)) })
 	return s, nil
 }
@@ -185,12 +196,32 @@ func (s *Server) handle(conn net.PacketConn, from net.Addr, b []byte) {
 		s.metrics.requests.WithLabelValues(d.status, outcomeIgnored).Inc()
 		s.answer(conn, from, packet)
 	default:
+		// A retransmission of a request still waiting for its commit is
+		// answered by that commit: queueing it again would only add work
+		// when the server is slowest.
+		key := requestKey{from: from.String(), identifier: packet.Identifier, authenticator: packet.Authenticator}
+		s.inFlightMu.Lock()
+		_, waiting := s.inFlight[key]
+		s.inFlight[key] = struct{}{}
+		s.inFlightMu.Unlock()
+		if waiting {
+			s.metrics.requests.WithLabelValues(d.status, outcomeInFlight).Inc()
+			return
+		}
 		select {
-		case s.queue <- &request{conn: conn, from: from, packet: packet, status: d.status, events: d.events}:
+		case s.queue <- &request{conn: conn, from: from, packet: packet, status: d.status, events: d.events, key: key}:
 		default: // the NAS retransmits; better than queueing past its timeout
+			s.done(key)
 			s.reject(d.status, reasonOverloaded, "client", client)
 		}
 	}
+}
+
+// done forgets a request once answered (or given up).
+func (s *Server) done(key requestKey) {
+	s.inFlightMu.Lock()
+	delete(s.inFlight, key)
+	s.inFlightMu.Unlock()
 }
 
 // decision is what a packet asks of the session table.
@@ -470,12 +501,14 @@ func (s *Server) commit(batch []*request) {
 			return
 		}
 		for _, r := range batch {
+			s.done(r.key)
 			s.reject(r.status, reasonStoreError, "err", err.Error())
 		}
 		return
 	}
 	i := 0
 	for _, r := range batch {
+		s.done(r.key)
 		outcome, failed := "", error(nil)
 		for range r.events {
 			if errs[i] != nil {

@@ -261,6 +261,16 @@ func TestServerAnswersAfterCommit(t *testing.T) {
 	if len(store.batches) > 3 {
 		t.Errorf("20 concurrent requests committed in %d transactions %v; want them grouped", len(store.batches), store.batches)
 	}
+	// The client retransmitted every 100 ms while the commit waited: each
+	// retransmission was answered by the one commit, none applied again.
+	applied := 0
+	for _, n := range store.batches {
+		applied += n
+	}
+	if applied != 20 || counter(t, srv, "numverify_radius_requests_total", "outcome=in_flight") == 0 {
+		t.Errorf("%d events applied, %v retransmissions coalesced; want 20 and some",
+			applied, counter(t, srv, "numverify_radius_requests_total", "outcome=in_flight"))
+	}
 	if got := holder(t, store.Store, "127.60.2.20"); got != "+33612345678" {
 		t.Errorf("holder %q", got)
 	}

@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// radclientPath is FreeRADIUS's radclient (Debian freeradius-utils): a RADIUS
+// client nobody here wrote. Without it the test is skipped, unless
+// NUMVERIFY_REQUIRE_RADIUS is set (CI), where that is a failure.
+func radclientPath(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("radclient")
+	if err != nil {
+		if os.Getenv("NUMVERIFY_REQUIRE_RADIUS") != "" {
+			t.Fatalf("radclient not found and NUMVERIFY_REQUIRE_RADIUS is set: %v", err)
+		}
+		t.Skip("radclient (freeradius-utils) not installed")
+	}
+	return path
+}
+
+// gateway sends accounting as a packet gateway would, through radclient.
+type gateway struct {
+	t      *testing.T
+	bin    string
+	raddb  string // an empty local dictionary: radclient needs one, the system's /etc/freeradius may be absent
+	server string
+	secret string
+}
+
+// send sends one Accounting-Request (attributes as radclient reads them,
+// one per line) and reports whether an Accounting-Response came back.
+func (g *gateway) send(secret string, attrs ...string) bool {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, g.bin, "-d", g.raddb, "-r", "2", "-t", "1", g.server, "acct", secret)
+	cmd.Stdin = strings.NewReader(strings.Join(attrs, "\n") + "\n")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	answered := err == nil && strings.Contains(out.String(), "Accounting-Response")
+	if err != nil && !strings.Contains(out.String(), "Sent Accounting-Request") { // not sent: radclient refused the attributes
+		g.t.Fatalf("radclient: %v\n%s", err, out.String())
+	}
+	return answered
+}
+
+// acct is the attributes of one request of a 3GPP gateway.
+func acct(status, nasIP, sessionID, msisdn, address string, extra ...string) []string {
+	attrs := []string{"Acct-Status-Type = " + status, "NAS-IP-Address = " + nasIP}
+	if sessionID != "" {
+		attrs = append(attrs, `Acct-Session-Id = "`+sessionID+`"`)
+	}
+	if msisdn != "" {
+		attrs = append(attrs, `Calling-Station-Id = "`+msisdn+`"`, `Called-Station-Id = "internet"`,
+			`3GPP-IMSI = "208019900000001"`, "3GPP-RAT-Type = EUTRAN")
+	}
+	switch {
+	case strings.Contains(address, ":"):
+		attrs = append(attrs, "Framed-IPv6-Prefix = "+address)
+	case address != "":
+		attrs = append(attrs, "Framed-IP-Address = "+address)
+	}
+	return append(attrs, extra...)
+}
+
+// holder runs `numverify network lookup` and returns the MSISDN holding
+// address now ("" when nobody does).
+func (s *stack) holder(address string) string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, "network", "lookup", "--ip", address, "--json")
+	cmd.Env = append(os.Environ(), s.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if strings.Contains(stderr.String(), "no session holds") {
+			return ""
+		}
+		s.t.Fatalf("network lookup --ip %s: %v\n%s", address, err, stderr.String())
+	}
+	var session struct {
+		MSISDN string `json:"msisdn"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &session); err != nil {
+		s.t.Fatalf("network lookup printed %q: %v", stdout.String(), err)
+	}
+	return session.MSISDN
+}
+
+var radiusListening = regexp.MustCompile(`"server":"radius","addr":"([^"]+)"`)
+
+// TestRADIUSAccountingWithRadclient drives a real `numverify serve network`
+// with FreeRADIUS's radclient as the packet gateway, and reads the result
+// with `numverify network lookup` after each request.
+func TestRADIUSAccountingWithRadclient(t *testing.T) {
+	bin := radclientPath(t)
+	s := newStack(t, newDatabase(t))
+	const secret = "gateway-shared-secret-0123"
+	port := freePorts(t, 1)[0]
+	p := s.start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
+	waitReady(t, p, "http://127.0.0.1:"+port)
+	m := radiusListening.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no RADIUS listening line:\n%s", p.tail(20))
+	}
+	raddb := t.TempDir()
+	if err := os.WriteFile(filepath.Join(raddb, "dictionary"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{t: t, bin: bin, raddb: raddb, server: m[1], secret: secret}
+	prefix := devicePrefix()
+	ip := nthAddr(prefix, 1).String()
+	ip2 := nthAddr(prefix, 2).String()
+	const (
+		alice = "33612345601"
+		bob   = "33612345602"
+		carol = "33612345603"
+	)
+	pgw1, pgw2 := "192.0.2.1", "192.0.2.2"
+	ipv6Prefix := fmt.Sprintf("fd00:6e77:%x::/64", time.Now().UnixNano()&0xffff)
+	ipv6Host := strings.TrimSuffix(ipv6Prefix, "::/64") + "::1234"
+
+	steps := []struct {
+		name     string
+		secret   string
+		attrs    []string
+		answered bool
+		address  string
+		holder   string
+	}{
+		{"Start", secret, acct("Start", pgw1, "a-1", alice, ip), true, ip, "+" + alice},
+		{"Interim-Update", secret, acct("Interim-Update", pgw1, "a-1", alice, ip, "Acct-Session-Time = 60"), true, ip, "+" + alice},
+		{"a duplicate Start", secret, acct("Start", pgw1, "a-1", alice, ip), true, ip, "+" + alice},
+		{"a Start whose Stop was lost takes the address", secret, acct("Start", pgw2, "b-1", bob, ip), true, ip, "+" + bob},
+		{"the late Stop closes only its own session", secret, acct("Stop", pgw1, "a-1", alice, ip), true, ip, "+" + bob},
+		{"a late Interim-Update does not reopen it", secret, acct("Interim-Update", pgw1, "a-1", alice, ip), true, ip, "+" + bob},
+		{"a wrong secret gets no answer and changes nothing", "not-the-secret", acct("Stop", pgw2, "b-1", bob, ip), false, ip, "+" + bob},
+		{"Stop", secret, acct("Stop", pgw2, "b-1", bob, ip), true, ip, ""},
+		{"a duplicate Stop", secret, acct("Stop", pgw2, "b-1", bob, ip), true, ip, ""},
+		{"a malformed number is answered and recorded as nothing", secret, acct("Start", pgw1, "m-1", "33-6x", ip), true, ip, ""},
+		{"a Stop delivered before its Start", secret, acct("Stop", pgw1, "c-0", carol, ip), true, ip, ""},
+		{"… keeps that Start from opening", secret, acct("Start", pgw1, "c-0", carol, ip), true, ip, ""},
+		{"Start on IPv6", secret, acct("Start", pgw1, "c-1", carol, ipv6Prefix), true, ipv6Host, "+" + carol},
+		{"an Interim-Update whose Start was lost opens", secret, acct("Interim-Update", pgw2, "a-2", alice, ip2), true, ip2, "+" + alice},
+		{"Accounting-On closes the NAS's sessions", secret, acct("Accounting-On", pgw1, "", "", ""), true, ipv6Host, ""},
+		{"… and no other NAS's", secret, nil, false, ip2, "+" + alice},
+	}
+	for _, step := range steps {
+		if step.attrs != nil {
+			if got := g.send(step.secret, step.attrs...); got != step.answered {
+				t.Fatalf("%s: answered %v; want %v", step.name, got, step.answered)
+			}
+		}
+		if got := s.holder(step.address); got != step.holder {
+			t.Fatalf("%s: network lookup --ip %s = %q; want %q", step.name, step.address, got, step.holder)
+		}
+	}
+	base := "http://127.0.0.1:" + port
+	for reason, want := range map[string]float64{"bad_authenticator": 1, "invalid_msisdn": 1} {
+		if v, err := metric(base, "numverify_radius_rejected_total", `reason="`+reason+`"`); err != nil || v < want {
+			t.Errorf("numverify_radius_rejected_total{reason=%q} = %v, %v; want at least %v", reason, v, err, want)
+		}
+	}
+	for _, number := range []string{alice, bob, carol} {
+		if strings.Contains(p.output(), number[2:]) {
+			t.Errorf("the server's log holds a subscriber number")
+		}
+	}
+}
