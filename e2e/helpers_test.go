@@ -189,11 +189,15 @@ type stack struct {
 func newStack(t testing.TB, dbURL string) *stack {
 	t.Helper()
 	s := &stack{t: t, bin: binary(t), dbURL: dbURL, adminToken: rand.Text() + rand.Text()}
-	key := make([]byte, 32)
+	key, resourceKey := make([]byte, 32), make([]byte, 32)
 	_, _ = rand.Read(key)
+	_, _ = rand.Read(resourceKey)
 	s.env = []string{
 		"DATABASE_URL=" + dbURL,
 		"NUMVERIFY_SECRETS_KEY=" + hex.EncodeToString(key),
+		// Keys by role: the resource server's own secrets key (a resource
+		// server started alone reads only this one).
+		"NUMVERIFY_RESOURCE_SECRETS_KEY=" + hex.EncodeToString(resourceKey),
 		"NUMVERIFY_NETWORK_ADMIN_TOKEN=" + s.adminToken,
 		"NUMVERIFY_LOG_FORMAT=json",
 		// /metrics on each server's port behind a token, and each process's

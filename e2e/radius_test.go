@@ -180,3 +180,34 @@ func TestRADIUSAccountingWithRadclient(t *testing.T) {
 		}
 	}
 }
+
+// TestRADIUSBenchMatchesModel runs a short `numverify bench --mode radius`
+// against `serve network` and requires its check of the session table
+// against the generator's model to pass.
+func TestRADIUSBenchMatchesModel(t *testing.T) {
+	s := newStack(t, newDatabase(t))
+	const secret = "gateway-shared-secret-0123"
+	port := freePorts(t, 1)[0]
+	p := s.start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
+	waitReady(t, p, "http://127.0.0.1:"+port)
+	m := radiusListening.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no RADIUS listening line:\n%s", p.tail(20))
+	}
+	out := s.run("bench", "--mode", "radius", "--radius-addr", m[1], "--radius-secret", secret, "--devices", "300",
+		"--rate", "300", "--duration", "2s", "--device-prefix", "10.77.0.0/16", "--verify", "--json")
+	var report struct {
+		Answered   uint64 `json:"answered"`
+		Unanswered uint64 `json:"unanswered"`
+		Verify     *struct {
+			Model int `json:"model_open"`
+			Table int `json:"table_open"`
+		} `json:"verify"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || report.Verify == nil {
+		t.Fatalf("bench printed %q: %v", out, err)
+	}
+	if report.Answered < 500 || report.Unanswered != 0 || report.Verify.Model != report.Verify.Table || report.Verify.Model < 150 {
+		t.Fatalf("bench report %s", out)
+	}
+}

@@ -100,9 +100,10 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 			}
 			// Someone else's number, typed on this device: not verified.
 			other := numbers[(i+1)%len(numbers)]
-			out = runBinary(t, bin, nil, "device", "--ip", addr.String(), "--follow", "--authorize-url", startURL(other))
-			if !strings.Contains(out, "Not verified") || strings.Contains(out, "Verified: ") {
-				t.Fatalf("another subscriber's number was not refused:\n%s", out)
+			// The runner exits non-zero unless the SP page says verified.
+			out, err := runBinaryErr(bin, nil, "device", "--ip", addr.String(), "--follow", "--authorize-url", startURL(other))
+			if err == nil || !strings.Contains(out, "Not verified") || strings.Contains(out, "Verified: ") {
+				t.Fatalf("another subscriber's number was not refused (exit %v):\n%s", err, out)
 			}
 			// Straight at /authorize, as an SDK would: a code for the SP.
 			authorize := authorizeURL(stack.issuer, client.ID, redirect, "e2e-state-"+strconv.Itoa(i))
@@ -123,11 +124,11 @@ func TestEndToEndSeparateProcesses(t *testing.T) {
 
 	t.Run("device on Wi-Fi", func(t *testing.T) {
 		wifi := nthAddr(base, 200).String()
-		out := runBinary(t, bin, nil, "device", "--ip", wifi, "--follow", "--authorize-url", startURL(numbers[0]))
-		if !strings.Contains(out, "Not verified") || !strings.Contains(out, "access_denied") {
-			t.Fatalf("the SP page should say access_denied:\n%s", out)
+		out, err := runBinaryErr(bin, nil, "device", "--ip", wifi, "--follow", "--authorize-url", startURL(numbers[0]))
+		if err == nil || !strings.Contains(out, "Not verified") || !strings.Contains(out, "access_denied") {
+			t.Fatalf("the SP page should say access_denied (exit %v):\n%s", err, out)
 		}
-		out, err := runBinaryErr(bin, nil, "device", "--ip", wifi, "--authorize-url", authorizeURL(stack.issuer, client.ID, redirect, "e2e-state-wifi"))
+		out, err = runBinaryErr(bin, nil, "device", "--ip", wifi, "--authorize-url", authorizeURL(stack.issuer, client.ID, redirect, "e2e-state-wifi"))
 		if err == nil || !strings.Contains(out, "error access_denied") {
 			t.Fatalf("device on Wi-Fi: exit %v, output:\n%s", err, out)
 		}

@@ -118,7 +118,7 @@ func TestUpgradeFromOneSecretsKey(t *testing.T) {
 	if err := migrations.Up(url); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrations.Down(url, 3); err != nil { // the schema of before roles (0004_key_roles)
+	if err := migrations.Down(url, int(migrations.Latest()-3)); err != nil { // the schema of before roles
 		t.Fatal(err)
 	}
 	pool, err := pgxpool.New(ctx, url)

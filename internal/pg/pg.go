@@ -124,17 +124,21 @@ func IsConnectionError(err error) bool {
 	if errors.Is(err, ErrUnavailable) {
 		return true
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004":
-			return true
-		}
-		return false
-	}
+	// First: whatever Postgres answered while connecting means "cannot
+	// connect now" (a database closed with ALLOW_CONNECTIONS false answers
+	// 55000, which at query time would be a mistake of ours).
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
 		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004",
+			"25006": // read_only_sql_transaction: a connection to a primary that became a standby
+			return true
+		}
+		return false
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
