@@ -12,4 +12,6 @@
 //     with tokens from the silent login, jwt and opaque formats (issue 4)
 //   - proxy_test.go: the device's address behind real nginx and HAProxy (HTTP,
 //     PROXY v1 and v2), every forged header refused, CGNAT by port (issue 9)
+//   - compose_test.go: docker-compose.yml brought up for real on podman, the
+//     device flow through it, down -v clean (NUMVERIFY_COMPOSE=1, issue 13)
 package e2e

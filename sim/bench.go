@@ -55,6 +55,16 @@ type BenchConfig struct {
 	// that interval's rate, p50 and p99 and errors, so a decay is visible.
 	Progress    io.Writer
 	ReportEvery time.Duration
+	// TokensPerDevice (mode verify) is how many access tokens each device
+	// is issued before the clock starts. Tokens are single-use (CAMARA NV
+	// 2.1.1, the servers' default): each verify spends one, and a device
+	// whose tokens are spent logs in again, timed as "refresh" and inside
+	// the call's latency. Default 1.
+	TokensPerDevice int
+	// ReuseTokens (mode verify) sends every call of a device with the same
+	// token, renewed shortly before it expires: what a resource server run
+	// with --single-use-tokens=false (NV 2.0) accepts.
+	ReuseTokens bool
 }
 
 func (c *BenchConfig) defaults() error {
@@ -84,6 +94,9 @@ func (c *BenchConfig) defaults() error {
 	}
 	if c.ReportEvery <= 0 {
 		c.ReportEvery = 10 * time.Second
+	}
+	if c.TokensPerDevice <= 0 {
+		c.TokensPerDevice = 1
 	}
 	return nil
 }
@@ -137,11 +150,25 @@ type Tick struct {
 	Failed uint64 `json:"failed"`
 }
 
-// benchDevice is a device with its number and, in verify mode, its token.
+// benchDevice is a device with its number and, in verify mode, its tokens.
 type benchDevice struct {
 	*Device
-	session *Session // attached by this run (detached at the end)
-	token   *Tokens
+	session *Session  // attached by this run (detached at the end)
+	token   *Tokens   // ReuseTokens: the one token every call sends
+	unspent []*Tokens // single-use: issued and not yet sent, newest last
+}
+
+// nextToken takes the newest unspent token that still has margin before it
+// expires; nil when there is none.
+func (d *benchDevice) nextToken() *Tokens {
+	for len(d.unspent) > 0 {
+		t := d.unspent[len(d.unspent)-1]
+		d.unspent = d.unspent[:len(d.unspent)-1]
+		if time.Until(t.Expiry) > 5*time.Second {
+			return t
+		}
+	}
+	return nil
 }
 
 type benchRun struct {
@@ -283,12 +310,19 @@ func forEach(ctx context.Context, devices []*benchDevice, parallel int, fn func(
 }
 
 func (r *benchRun) issueTokens(ctx context.Context, devices []*benchDevice) error {
+	n := r.cfg.TokensPerDevice
+	if r.cfg.ReuseTokens {
+		n = 1
+	}
 	return forEach(ctx, devices, r.cfg.Concurrency, func(ctx context.Context, d *benchDevice) error {
-		tokens, err := r.flow(ctx, d, false)
-		if err != nil {
-			return fmt.Errorf("issue a token for device %s: %w", d.Addr, err)
+		for range n {
+			tokens, err := r.flow(ctx, d, false)
+			if err != nil {
+				return fmt.Errorf("issue a token for device %s: %w", d.Addr, err)
+			}
+			d.token = tokens
+			d.unspent = append(d.unspent, tokens)
 		}
-		d.token = tokens
 		return nil
 	})
 }
@@ -342,7 +376,15 @@ func (r *benchRun) iteration(ctx context.Context, d *benchDevice, scheduled time
 	var err error
 	switch r.cfg.Mode {
 	case ModeVerify:
-		if d.token == nil || time.Until(d.token.Expiry) < 20*time.Second {
+		token := d.token
+		if r.cfg.ReuseTokens {
+			if token == nil || time.Until(token.Expiry) < 20*time.Second {
+				token = nil
+			}
+		} else {
+			token = d.nextToken()
+		}
+		if token == nil {
 			start := time.Now()
 			tokens, ferr := r.flow(ctx, d, false)
 			if ferr != nil {
@@ -350,9 +392,9 @@ func (r *benchRun) iteration(ctx context.Context, d *benchDevice, scheduled time
 				return
 			}
 			r.steps["refresh"].Record(time.Since(start))
-			d.token = tokens
+			token, d.token = tokens, tokens
 		}
-		err = r.verify(ctx, d, d.token.AccessToken, true)
+		err = r.verify(ctx, d, token.AccessToken, true)
 	default:
 		_, err = r.flow(ctx, d, r.cfg.Mode != ModeLogin)
 	}

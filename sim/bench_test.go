@@ -79,3 +79,49 @@ func TestErrorKinds(t *testing.T) {
 		t.Error("protocol kind")
 	}
 }
+
+// Verify mode against single-use tokens: each call spends one pre-issued
+// token and a device out of tokens logs in again, so no call is refused;
+// sending one token for every call (ReuseTokens, for NV 2.0 servers) is.
+func TestBenchVerifySpendsEachTokenOnce(t *testing.T) {
+	for i, tt := range []struct {
+		name      string
+		reuse     bool
+		wantFails bool
+	}{
+		{"single-use: one token per call", false, false},
+		{"reusing a token against single-use", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			op := newFakeOperator(t, "http://127.0.0.1:1/callback")
+			op.singleUse = true
+			rep, err := RunBench(context.Background(), BenchConfig{
+				RP: op.rpConfig(), Mode: ModeVerify, Devices: 4, Duration: 700 * time.Millisecond,
+				Network: op.network(), TokensPerDevice: 3, ReuseTokens: tt.reuse,
+				DevicePrefix: netip.MustParsePrefix("127.22." + string(rune('0'+i)) + ".0/24"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK == 0 {
+				t.Fatalf("no call answered: %+v", rep)
+			}
+			if failed := rep.Failed != 0; failed != tt.wantFails {
+				t.Fatalf("failed %d (errors %+v), want failures: %v", rep.Failed, rep.Errors, tt.wantFails)
+			}
+			if !tt.reuse {
+				var refresh uint64
+				for _, s := range rep.Steps {
+					if s.Step == "refresh" {
+						refresh = s.Count
+					}
+				}
+				// 12 tokens were issued before the clock; every call beyond
+				// them needed a login of its own.
+				if rep.OK > 12 && refresh < rep.OK-12 {
+					t.Errorf("%d calls answered with 12 tokens issued and %d logins during the run", rep.OK, refresh)
+				}
+			}
+		})
+	}
+}

@@ -35,6 +35,9 @@ func benchCommand() command {
 				"flow+verify (authorize → token → one verify with that token; flow is its former name), login (authorize → token), verify (verify alone with tokens issued beforehand) or radius (RADIUS accounting as a packet gateway sends it: --radius-addr, --radius-secret, --rate, --verify)")
 			prefix := fs.String("device-prefix", "127.30.0.0/16", "device addresses: device i sends from the (i+1)-th address of this prefix")
 			firstMSISDN := fs.String("first-msisdn", "+33700000000", "device 0's number; device i has this plus i")
+			tokensPerDevice := fs.Int("tokens-per-device", 1,
+				"mode verify: access tokens issued to each device before the clock starts; each call spends one (single-use), a device out of tokens logs in again")
+			reuseTokens := fs.Bool("reuse-tokens", false, "mode verify: send every call of a device with one token (a resource server run with --single-use-tokens=false)")
 			asJSON := fs.Bool("json", false, "print the report as JSON")
 			output := fs.String("output", "", "write the report to this file instead of stdout")
 			radiusBench := addRadiusBenchFlags(fs)
@@ -61,6 +64,7 @@ func benchCommand() command {
 						RedirectURL: *redirectURL, Scopes: strings.Fields(*scope), APIURL: *apiURL},
 					Mode: *mode, Devices: *devices, Concurrency: *concurrency, Rate: *rate, Duration: *duration,
 					DevicePrefix: devicePrefix, FirstMSISDN: *firstMSISDN, Progress: os.Stderr, ReportEvery: *reportEvery,
+					TokensPerDevice: *tokensPerDevice, ReuseTokens: *reuseTokens,
 				}
 				if !*preAttached {
 					cfg.Network = &sim.NetworkAdmin{BaseURL: *networkURL, Token: *adminToken}
