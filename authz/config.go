@@ -75,6 +75,16 @@ type Config struct {
 	RateLimitPerClientBurst         int
 	RateLimitAuthFailuresPerIP      float64
 	RateLimitAuthFailuresPerIPBurst int
+	// CIBA in poll mode (handle_backchannel.go): how long an auth_req_id
+	// lives, the least interval between two polls, and how long after the
+	// request its decision is ready (the simulated approval step).
+	BackchannelRequestLifetime time.Duration
+	BackchannelPollInterval    time.Duration
+	BackchannelApprovalDelay   time.Duration
+	// Playground logs in by login_hint=tel:+… at /authorize, without the
+	// network, for SP developers without a SIM (playground.go); its tokens'
+	// amr is "playground", which the resource server refuses unless told.
+	Playground bool
 }
 
 // Defaults of the optional fields.
@@ -112,7 +122,7 @@ func (c Config) WithDefaults() Config {
 	if c.RefreshTokenLifetime == 0 {
 		c.RefreshTokenLifetime = DefaultRefreshTokenLifetime
 	}
-	return c.withRateLimitDefaults()
+	return c.withRateLimitDefaults().withBackchannelDefaults()
 }
 
 // Validate reports every problem of c (after defaults) in one error.
@@ -152,6 +162,7 @@ func (c Config) Validate() error {
 	}
 	problems = append(problems, c.validateClientAddress()...)
 	problems = append(problems, c.validateRateLimits()...)
+	problems = append(problems, c.validateBackchannel()...)
 	if len(c.SecretsKey) < MinSecretsKeyLength {
 		add("secrets key: %d bytes, want at least %d", len(c.SecretsKey), MinSecretsKeyLength)
 	}

@@ -37,6 +37,11 @@ type metadata struct {
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// CIBA (OpenID CIBA Core §4), poll mode only.
+	BackchannelEndpoint      string   `json:"backchannel_authentication_endpoint"`
+	BackchannelDeliveryModes []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelSigningAlgs   []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
+	BackchannelUserCode      bool     `json:"backchannel_user_code_parameter_supported"`
 }
 
 func newMetadata(cfg Config) metadata {
@@ -59,7 +64,7 @@ func newMetadata(cfg Config) metadata {
 		},
 		ResponseTypesSupported: []string{"code"},
 		ResponseModesSupported: []string{"query"},
-		GrantTypesSupported:    []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:    []string{"authorization_code", "refresh_token", grantTypeJWTBearer, grantTypeCIBA},
 		SubjectTypesSupported:  []string{"pairwise"},
 		// Each client's ID tokens use the algorithm of its registration.
 		IDTokenSigningAlgValuesSupported:           IDTokenAlgorithms,
@@ -76,6 +81,11 @@ func newMetadata(cfg Config) metadata {
 		RequestObjectSigningAlgValuesSupported:     algs,
 		// RFC 9207: every authorization response carries iss (foundWriter).
 		AuthorizationResponseISSParameterSupported: true,
+		// CIBA: poll mode, signed requests in the client's algorithms.
+		BackchannelEndpoint:      endpoint(cfg.Issuer, "/bc-authorize"),
+		BackchannelDeliveryModes: []string{"poll"},
+		BackchannelSigningAlgs:   algs,
+		BackchannelUserCode:      false,
 	}
 }
 

@@ -76,14 +76,14 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	msisdn, err := s.identify(ctx, r, ar)
+	msisdn, amr, err := s.login(ctx, r, ar) // the network, or the playground (playground.go)
 	if err != nil {
 		s.authorizeError(ctx, w, ar, err)
 		return
 	}
 	s.grantScopes(ar)
 	subject := s.subjects.pairwise(sectorOf(ar.GetClient(), ar.GetRedirectURI()), msisdn)
-	session := newLoginSession(subject, msisdn, ar.GetRequestedAt(), contract.AMRNetwork)
+	session := newLoginSession(subject, msisdn, ar.GetRequestedAt(), amr)
 
 	// The code, PKCE and OpenID Connect records commit together.
 	txCtx, err := s.store.BeginTX(ctx)
@@ -141,6 +141,9 @@ func (s *Server) checkAuthorizeParameters(ctx context.Context, ar fosite.Authori
 	// The login is silent whatever the client asks: a fresh network
 	// authentication satisfies prompt=login and max_age, and no page is shown.
 	form.Set("prompt", "none")
+	if err := checkAuthorizePurposes(ar.GetRequestedScopes()); err != nil {
+		return err
+	}
 	var unknown []string
 	_, _, parsedUnknown := contract.ParseScope(strings.Join(ar.GetRequestedScopes(), " "))
 	for _, u := range parsedUnknown {

@@ -36,12 +36,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch grant := r.PostForm.Get("grant_type"); grant {
-	case "authorization_code", "refresh_token":
+	case "authorization_code", "refresh_token", grantTypeJWTBearer, grantTypeCIBA:
 	case "":
 		s.accessError(ctx, w, nil, fosite.ErrInvalidRequest.WithHint("grant_type is required."))
 		return
 	default:
-		s.accessError(ctx, w, nil, fosite.ErrUnsupportedGrantType.WithHint("Supported grant types: authorization_code, refresh_token."))
+		s.accessError(ctx, w, nil, fosite.ErrUnsupportedGrantType.WithHint("Supported grant types: authorization_code, refresh_token, "+grantTypeJWTBearer+", "+grantTypeCIBA+"."))
 		return
 	}
 
@@ -73,8 +73,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // tokenGrantType is the grant of an exchange, as a metric label.
 func tokenGrantType(ar fosite.AccessRequester) string {
-	if ar.GetGrantTypes().ExactOne("refresh_token") {
-		return "refresh_token"
+	for _, grant := range []string{"refresh_token", grantTypeJWTBearer, grantTypeCIBA} {
+		if ar.GetGrantTypes().ExactOne(grant) {
+			return grant
+		}
 	}
 	return "authorization_code"
 }

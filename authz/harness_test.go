@@ -68,6 +68,7 @@ type serverSetup struct {
 	registry  *prometheus.Registry // when set, the server's metrics and httpx's are registered on it
 	accessLog io.Writer            // when set, the handler is wrapped in httpx.Observe logging here
 	now       func() time.Time     // the abuse limits' clock; nil: time.Now
+	consent   authz.Consent        // decides operator-token requests; nil: all allowed
 }
 
 // countStatements makes the server's pool count every statement it sends.
@@ -151,7 +152,7 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 		logOut = setup.accessLog
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
-	deps := authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver, Logger: logger, Now: setup.now}
+	deps := authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver, Logger: logger, Now: setup.now, Consent: setup.consent}
 	if setup.registry != nil {
 		deps.Registerer = setup.registry
 	}

@@ -49,7 +49,8 @@ const (
 // endpoint finds a code's records before fosite asks for them.
 // allowClient is the per-client abuse limit of the token endpoint, applied
 // once a client has authenticated.
-func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, allowClient func(string) (bool, time.Duration)) (*fosite.Fosite, oauth2.AuthorizeCodeStrategy) {
+// backchannel serves the operator-token grants (JWT-bearer, CIBA).
+func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, allowClient func(string) (bool, time.Duration), backchannel *backchannel) (*fosite.Fosite, oauth2.AuthorizeCodeStrategy) {
 	tokenURL := cfg.Issuer + "/token"
 	conf := &fositeConfig{tokenURLs: []string{tokenURL, cfg.Issuer}, Config: &fosite.Config{
 		IDTokenIssuer:         cfg.Issuer,
@@ -125,6 +126,13 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 		Config:                 conf,
 	}
 	oidcRefresh := &openid.OpenIDConnectRefreshHandler{IDTokenHandleHelper: idTokens, Config: conf}
+	// The operator-token grants: an access token (no refresh token) from
+	// the helper fosite's own grants use; CIBA adds the ID token.
+	issue := &oauth2.HandleHelper{AccessTokenStrategy: strategy, AccessTokenStorage: st, Config: conf}
+	jwtBearer := &jwtBearerGrant{HandleHelper: issue, backchannel: backchannel,
+		lifetime: cfg.AccessTokenLifetime, audiences: []string{cfg.Issuer, tokenURL}}
+	ciba := &cibaGrant{HandleHelper: issue, idTokens: idTokens, requests: st, now: backchannel.now,
+		lifetime: cfg.AccessTokenLifetime, idLifetime: cfg.IDTokenLifetime}
 
 	// /authorize: the code handler issues the code; PKCE and OpenID Connect
 	// store their records under it, so they come after it.
@@ -133,7 +141,7 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 	// invalid_grant and revokes what it issued before PKCE looks at the
 	// (already consumed) challenge; the ID token is added after the access
 	// token exists (its at_hash covers it).
-	conf.TokenEndpointHandlers = fosite.TokenEndpointHandlers{code, pkce, oidc, refresh, oidcRefresh}
+	conf.TokenEndpointHandlers = fosite.TokenEndpointHandlers{code, pkce, oidc, refresh, oidcRefresh, jwtBearer, ciba}
 	conf.TokenIntrospectionHandlers = fosite.TokenIntrospectionHandlers{
 		&oauth2.CoreValidator{CoreStrategy: strategy, CoreStorage: st, Config: conf},
 	}

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /authorize", s.handleAuthorize)
 	handle("POST /authorize", s.handleAuthorize)
 	handle("POST /token", s.handleToken)
+	handle("POST /bc-authorize", s.handleBackchannel)
 	handle("POST /introspect", s.handleIntrospect)
 	handle("POST /revoke", s.handleRevoke)
 	handle("GET /userinfo", s.handleUserinfo)

@@ -37,8 +37,14 @@ type Deps struct {
 	// Registerer receives the server's Prometheus metrics (metrics.go); nil:
 	// not exported.
 	Registerer prometheus.Registerer
-	// Now is the clock of the abuse limits (tests); default time.Now.
+	// Now is the clock of the abuse limits and of the operator-token grants
+	// (tests); default time.Now.
 	Now func() time.Time
+	// OperatorTokens redeems TS.43 operator tokens (JWT-bearer and CIBA,
+	// operatortoken.go); default: Resolver, when it redeems them too.
+	OperatorTokens network.OperatorTokenRedeemer
+	// Consent decides the operator-token requests; nil: all are allowed.
+	Consent Consent
 }
 
 // Server is the authorization server; Handler serves its endpoints.
@@ -55,6 +61,8 @@ type Server struct {
 	metadata []byte // discovery document
 	limits   limits
 	metrics  *metrics
+	// backchannel serves the operator-token logins (operatortoken.go).
+	backchannel *backchannel
 }
 
 // New validates cfg (after defaults) and builds the server.
@@ -93,9 +101,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		limits:   newLimits(cfg, deps.Now),
 		metrics:  newMetrics(deps.Registerer),
 	}
+	s.backchannel = newBackchannel(cfg, deps, s.subjects, s.limits.now)
 	s.provider, s.codes = newProvider(cfg, deps.Store, deps.SecretHasher, deps.Keys, func(clientID string) (bool, time.Duration) {
 		return s.allowClient(clientID, "token")
-	})
+	}, s.backchannel)
 	metadata, err := newMetadata(cfg).marshal()
 	if err != nil {
 		return nil, err

@@ -94,6 +94,16 @@ say "prometheus"
 "$PY" deploy/check_manifests.py prometheus deploy/prometheus/prometheus.yml k8s
 "$PY" deploy/check_manifests.py prometheus deploy/prometheus/compose.yml compose
 
+# ---------------------------------------------------------------- haproxy
+say "deploy/haproxy"
+if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then
+	"$(command -v haproxy || echo /usr/sbin/haproxy)" -c -q -f deploy/haproxy/haproxy.cfg \
+		|| die "haproxy -c rejects deploy/haproxy/haproxy.cfg"
+	echo "  ok   haproxy -c accepts deploy/haproxy/haproxy.cfg (e2e/replicas_test.go runs it)"
+else
+	echo "  skip haproxy not installed (e2e/replicas_test.go runs the file when it is)"
+fi
+
 # ---------------------------------------------------------------- Dockerfile
 say "deploy/Dockerfile"
 df=deploy/Dockerfile

@@ -180,6 +180,7 @@ def check_k8s(overlay, path):
                 fail(f"missing {k}/{n}")
         if "Secret" in kinds:
             fail("production renders a Secret: secrets must come from the operator, not the manifests")
+        check_k8s_cnpg(by_kind_name)
     if overlay == "base" and "Secret" in kinds:
         fail("base renders a Secret")
     if overlay == "dev":
@@ -288,6 +289,34 @@ def check_k8s(overlay, path):
         fail("NUMVERIFY_CLIENT_PORT_HEADER is X-Forwarded-Port (the proxy's listener port)")
     summary = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
     done(f"k8s {overlay}: {summary}")
+
+
+def check_k8s_cnpg(by_kind_name):
+    """Production's CloudNativePG Cluster: 3 instances, synchronous
+    replication, and every workload's DATABASE_URL from its app Secret (whose
+    uri names the -rw Service, the primary)."""
+    clusters = [d for (k, n), d in by_kind_name.items() if k == "Cluster" and d["apiVersion"].startswith("postgresql.cnpg.io/")]
+    if len(clusters) != 1:
+        fail(f"production: want one CloudNativePG Cluster, found {len(clusters)}")
+    c = clusters[0]
+    name, spec = c["metadata"]["name"], c.get("spec", {})
+    if spec.get("instances", 1) < 3:
+        fail(f"Cluster/{name}: fewer than 3 instances")
+    sync = spec.get("postgresql", {}).get("synchronous", {})
+    if sync.get("method") not in ("any", "first") or sync.get("number", 0) < 1:
+        fail(f"Cluster/{name}: no synchronous replication (spec.postgresql.synchronous method any|first, number >= 1)")
+    if sync.get("dataDurability", "required") != "required":
+        fail(f"Cluster/{name}: dataDurability is not required (a failover could lose acknowledged commits)")
+    for (k, n), d in by_kind_name.items():
+        if k not in ("Deployment", "Job"):
+            continue
+        for ct in containers_of(d)[1]:
+            for e in ct.get("env", []):
+                if e["name"] != "DATABASE_URL":
+                    continue
+                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                if (ref.get("name"), ref.get("key")) != (name + "-app", "uri"):
+                    fail(f"{k}/{n} container {ct.get('name')}: DATABASE_URL is not the Cluster's {name}-app uri (the -rw Service)")
 
 
 def check_k8s_metrics(by_kind_name, cm):

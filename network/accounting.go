@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/internal/phone"
@@ -33,10 +31,21 @@ import (
 //     at or before its instant.
 //
 // Every operation is idempotent: a retransmission changes nothing. A batch
-// is one transaction; its sessions, addresses and NASes are locked first (in
-// one order, so concurrent batches never deadlock), so a Stop and its Start
-// committed concurrently by two transactions are applied one after the
-// other, never interleaved.
+// is one transaction; the sessions, addresses and NASes it writes are
+// locked first (in one order, so concurrent batches never deadlock), so a
+// Stop and its Start committed concurrently by two transactions are applied
+// one after the other, never interleaved. An Open whose session is open
+// already (most of them: Interim-Updates) changes nothing whatever runs
+// beside it, so it is answered from one read of the hot table, without a
+// lock or a transaction.
+//
+// A closed session stays in the hot table (network_sessions, under its
+// exclusion constraint) for HotRetention, then moves to the history
+// (history.go). The feed reads both wherever the past matters, and edits a
+// history row (a Start older than the address's holder cuts it) only under
+// the address's lock, computing the period against both tables as it does
+// for the hot table: so one holder per address, port and instant holds for
+// everything the resolver reads.
 
 // AccountingKind is what an accounting event does to the session table.
 type AccountingKind uint8
@@ -88,198 +97,19 @@ type AccountingResult struct {
 const DefaultRememberStops = 24 * time.Hour
 
 // MaxAccountingBatch is the most events ApplyAccounting takes at once (each
-// holds up to three advisory locks until the batch commits).
-const MaxAccountingBatch = 512
-
-// accountingSQL are the batch's statements; each is safe to run whatever the
-// earlier ones did, so a whole batch is sent in one round trip.
-const (
-	// lockSQL takes the batch's advisory locks in key order: exclusive on
-	// sessions, addresses and the NASes of CloseNAS, shared on the NASes of
-	// the other events.
-	lockSQL = `SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(k) ELSE pg_advisory_xact_lock_shared(k) END)
-FROM (SELECT k, x FROM unnest($1::int8[], $2::bool[]) AS u(k, x) ORDER BY k) AS ordered`
-
-	// openStateSQL: $1 nas, $2 session id, $3 ip, $4 instant, $5 remember.
-	// It says whether the session is known, and when it is new cuts every
-	// session holding the address at or after $4 that began at or before $4.
-	// The last column is the start of the next newer session on the address.
-	openStateSQL = `WITH state AS (
-    SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM network_sessions WHERE nas = $1 AND acct_session_id = $2 AND ip = $3 AND upper_inf(period)) THEN 'open'
-        WHEN EXISTS (SELECT 1 FROM network_sessions WHERE nas = $1 AND acct_session_id = $2 AND ip = $3 AND upper(period) > $4::timestamptz - $5::interval) THEN 'closed'
-        WHEN EXISTS (SELECT 1 FROM network_accounting_stops WHERE nas = $1 AND acct_session_id = $2 AND stopped_at > $4::timestamptz - $5::interval) THEN 'stopped'
-        ELSE 'new' END AS s
-), cut AS (
-    UPDATE network_sessions
-    SET period = tstzrange(lower(period), greatest($4::timestamptz, lower(period) + interval '1 microsecond'), '[)')
-    WHERE (SELECT s FROM state) = 'new' AND ip && $3 AND period && tstzrange($4::timestamptz, NULL, '[)') AND lower(period) <= $4::timestamptz
-    RETURNING 1
-)
-SELECT (SELECT s FROM state), (SELECT count(*) FROM cut),
-    (SELECT min(lower(period)) FROM network_sessions WHERE ip && $3 AND period && tstzrange($4::timestamptz, NULL, '()') AND lower(period) > $4::timestamptz)`
-
-	// openInsertSQL: $1-$5 as above, $6 msisdn, $7 apn, $8 rat, $9 imsi.
-	// It inserts the new session from $4 (or just after a session that
-	// began at that very instant) until the next newer one, if any.
-	openInsertSQL = `INSERT INTO network_sessions (msisdn, ip, period, apn, rat, imsi, nas, acct_session_id)
-SELECT $6, $3, tstzrange(b.s, b.e, '[)'), $7, $8, $9, $1, $2
-FROM (SELECT greatest($4::timestamptz, (SELECT max(upper(period)) FROM network_sessions
-            WHERE ip && $3 AND period && tstzrange($4::timestamptz, NULL, '[)') AND lower(period) <= $4::timestamptz)) AS s,
-        (SELECT min(lower(period)) FROM network_sessions
-            WHERE ip && $3 AND period && tstzrange($4::timestamptz, NULL, '()') AND lower(period) > $4::timestamptz) AS e) AS b
-WHERE (b.e IS NULL OR b.e > b.s)
-    AND NOT EXISTS (SELECT 1 FROM network_sessions WHERE nas = $1 AND acct_session_id = $2 AND ip = $3
-        AND (upper_inf(period) OR upper(period) > $4::timestamptz - $5::interval))
-    AND NOT EXISTS (SELECT 1 FROM network_accounting_stops WHERE nas = $1 AND acct_session_id = $2 AND stopped_at > $4::timestamptz - $5::interval)
-ON CONFLICT DO NOTHING
-RETURNING upper_inf(period)`
-
-	// closeSQL: $1 nas, $2 session id, $3 instant, $4 remember. It closes the
-	// session's open rows and remembers a Stop that found no row at all.
-	closeSQL = `WITH closed AS (
-    UPDATE network_sessions
-    SET period = tstzrange(lower(period), greatest($3::timestamptz, lower(period) + interval '1 microsecond'), '[)')
-    WHERE nas = $1 AND acct_session_id = $2 AND upper_inf(period)
-    RETURNING 1
-), remembered AS (
-    INSERT INTO network_accounting_stops (nas, acct_session_id, stopped_at)
-    SELECT $1, $2, $3::timestamptz
-    WHERE NOT EXISTS (SELECT 1 FROM network_sessions WHERE nas = $1 AND acct_session_id = $2
-        AND (upper_inf(period) OR upper(period) > $3::timestamptz - $4::interval))
-    ON CONFLICT (nas, acct_session_id) DO UPDATE SET stopped_at = greatest(network_accounting_stops.stopped_at, excluded.stopped_at)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM closed), (SELECT count(*) FROM remembered)`
-
-	// closeNASSQL: $1 nas, $2 instant.
-	closeNASSQL = `UPDATE network_sessions
-SET period = tstzrange(lower(period), greatest($2::timestamptz, lower(period) + interval '1 microsecond'), '[)')
-WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
-)
-
-// ApplyAccounting applies events in order in one transaction and returns
-// what each did once it is committed. An error means nothing was applied.
-// An Open that a concurrent writer outside the feed (the admin API) kept
-// from its address is retried on its own; if it still cannot be stored its
-// result is an error wrapping ErrAddressInUse in errs (nil otherwise).
-func (s *Store) ApplyAccounting(ctx context.Context, events []AccountingEvent, remember time.Duration) ([]AccountingResult, []error, error) {
-	if len(events) > MaxAccountingBatch {
-		return nil, nil, fmt.Errorf("%w: %d accounting events: at most %d at once", ErrInvalid, len(events), MaxAccountingBatch)
-	}
-	for i, e := range events {
-		if err := e.validate(); err != nil {
-			return nil, nil, fmt.Errorf("accounting event %d: %w", i, err)
-		}
-	}
-	results, conflicts, err := s.applyAccounting(ctx, events, remember)
-	if err != nil {
-		return nil, nil, err
-	}
-	errs := make([]error, len(events))
-	for _, i := range conflicts {
-		retried, again, err := s.applyAccounting(ctx, events[i:i+1], remember)
-		switch {
-		case err != nil:
-			errs[i] = err
-		case len(again) > 0:
-			errs[i] = fmt.Errorf("accounting start: %w", ErrAddressInUse)
-		default:
-			results[i] = retried[0]
-		}
-	}
-	return results, errs, nil
-}
-
-// applyAccounting runs one transaction; conflicts are the indexes of Opens
-// that found the address taken by a writer that holds none of our locks.
-func (s *Store) applyAccounting(ctx context.Context, events []AccountingEvent, remember time.Duration) (results []AccountingResult, conflicts []int, err error) {
-	results = make([]AccountingResult, len(events))
-	window := pgtype.Interval{Microseconds: remember.Microseconds(), Valid: true}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		conflicts = conflicts[:0]
-		batch := &pgx.Batch{}
-		// Durable whatever the session's default: the gateway is answered
-		// after this commit, and will not send the request again.
-		batch.Queue(`SELECT set_config('synchronous_commit', 'on', true)`)
-		// Plan each statement once per connection: these plans do not depend
-		// on the values, and planning costs more than running them.
-		batch.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
-		keys, exclusive := accountingLocks(events)
-		batch.Queue(lockSQL, keys, exclusive)
-		for i, e := range events {
-			r := &results[i]
-			switch e.Kind {
-			case AccountingOpen:
-				var state string
-				var newer *time.Time
-				batch.Queue(openStateSQL, e.NAS, e.SessionID, e.IP, e.At, window).QueryRow(func(row pgx.Row) error {
-					return row.Scan(&state, &r.Superseded, &newer)
-				})
-				batch.Queue(openInsertSQL, e.NAS, e.SessionID, e.IP, e.At, window, e.MSISDN, e.APN, e.RAT, nullable(e.IMSI)).Query(
-					func(rows pgx.Rows) error {
-						inserted, open := false, false
-						for rows.Next() {
-							inserted = true
-							if err := rows.Scan(&open); err != nil {
-								return err
-							}
-						}
-						if err := rows.Err(); err != nil {
-							return err
-						}
-						switch {
-						case state == "open":
-							r.Outcome = OutcomeConfirmed
-						case state == "closed":
-							r.Outcome = OutcomeKnown
-						case state == "stopped":
-							r.Outcome = OutcomeStopped
-						case inserted && open:
-							r.Outcome = OutcomeOpened
-						case inserted || newer != nil:
-							r.Outcome = OutcomeLate
-						default:
-							conflicts = append(conflicts, i)
-						}
-						return nil
-					})
-			case AccountingClose:
-				batch.Queue(closeSQL, e.NAS, e.SessionID, e.At, window).QueryRow(func(row pgx.Row) error {
-					var remembered int
-					if err := row.Scan(&r.Closed, &remembered); err != nil {
-						return err
-					}
-					r.Outcome = OutcomeClosed
-					if r.Closed == 0 {
-						r.Outcome = OutcomeNoSession
-					}
-					return nil
-				})
-			case AccountingCloseNAS:
-				batch.Queue(closeNASSQL, e.NAS, e.At).Exec(func(tag pgconn.CommandTag) error {
-					r.Outcome, r.Closed = OutcomeClosed, int(tag.RowsAffected())
-					return nil
-				})
-			}
-		}
-		return tx.SendBatch(ctx, batch).Close()
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("accounting: %w", pg.MapError(err))
-	}
-	return results, conflicts, nil
-}
+// that writes holds up to three advisory locks until the batch commits).
+const MaxAccountingBatch = 1024
 
 // accountingLocks are the advisory lock keys of a batch, each once, with
 // whether it is taken exclusively.
-func accountingLocks(events []AccountingEvent) (keys []int64, exclusive []bool) {
+func accountingLocks(events []AccountingEvent, pending []int) (keys []int64, exclusive []bool) {
 	locks := map[int64]bool{}
 	take := func(x bool, parts ...string) {
 		k := lockKey(parts...)
 		locks[k] = locks[k] || x
 	}
-	for _, e := range events {
+	for _, i := range pending {
+		e := events[i]
 		switch e.Kind {
 		case AccountingOpen:
 			take(true, "session", e.NAS, e.SessionID)

@@ -37,7 +37,7 @@ func expectHolder(t *testing.T, store *Store, addr string, port uint16, at time.
 func countRows(t *testing.T, store *Store) int {
 	t.Helper()
 	var n int
-	if err := store.db.QueryRow(context.Background(), `SELECT count(*) FROM network_sessions`).Scan(&n); err != nil {
+	if err := store.db.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM network_sessions) + (SELECT count(*) FROM network_session_history)`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -19,6 +19,20 @@ const resolveSQL = `SELECT ` + sessionColumns + ` FROM network_sessions
 WHERE ip >>= $1 AND ports @> $2::int4 AND period @> $3::timestamptz
 LIMIT 1`
 
+// resolveHistorySQL is the same question of the history, for an instant in
+// the past: only the partitions of the days that ended after it are read
+// (each through its GiST index).
+const resolveHistorySQL = `SELECT ` + sessionColumns + ` FROM network_session_history
+WHERE ip >>= $1 AND ports @> $2::int4 AND period @> $3::timestamptz AND upper(period) > $3::timestamptz
+LIMIT 1`
+
+// past says whether at is old enough for its holder to have left the hot
+// table: a session ended at least HotRetention ago before it moves to
+// history, so any instant since half of that (a margin for the clocks) is
+// answered by the hot table alone — the authorization server's "now"
+// never reads history, whatever its size.
+func past(at time.Time) bool { return at.Before(time.Now().Add(-HotRetention / 2)) }
+
 // Resolve returns the session that held addr and port at instant at, or
 // ErrNotFound. Any other error means the answer is unknown.
 func (s *Store) Resolve(ctx context.Context, addr netip.Addr, port uint16, at time.Time) (Session, error) {
@@ -27,6 +41,9 @@ func (s *Store) Resolve(ctx context.Context, addr netip.Addr, port uint16, at ti
 	}
 	addr = addr.Unmap().WithZone("")
 	session, err := scanSession(s.db.QueryRow(ctx, resolveSQL, addr, int32(port), at))
+	if errors.Is(err, pgx.ErrNoRows) && past(at) {
+		session, err = scanSession(s.db.QueryRow(ctx, resolveHistorySQL, addr, int32(port), at))
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}
@@ -44,15 +61,16 @@ func (s *Store) LookupAddress(ctx context.Context, addr netip.Addr, at time.Time
 		return Session{}, ErrNotFound
 	}
 	addr = addr.Unmap().WithZone("")
-	rows, err := s.db.Query(ctx, `SELECT `+sessionColumns+` FROM network_sessions
+	sessions, err := s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_sessions
 WHERE ip >>= $1 AND period @> $2::timestamptz
 LIMIT 2`, addr, at)
-	if err != nil {
-		return Session{}, fmt.Errorf("lookup: %w", pg.MapError(err))
+	if err == nil && len(sessions) == 0 && past(at) {
+		sessions, err = s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_session_history
+WHERE ip >>= $1 AND period @> $2::timestamptz AND upper(period) > $2::timestamptz
+LIMIT 2`, addr, at)
 	}
-	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
 	if err != nil {
-		return Session{}, fmt.Errorf("lookup: %w", pg.MapError(err))
+		return Session{}, err
 	}
 	switch {
 	case len(sessions) == 0:
@@ -61,4 +79,16 @@ LIMIT 2`, addr, at)
 		return Session{}, ErrPortRequired
 	}
 	return sessions[0], nil
+}
+
+func (s *Store) lookup(ctx context.Context, sql string, addr netip.Addr, at time.Time) ([]Session, error) {
+	rows, err := s.db.Query(ctx, sql, addr, at)
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", pg.MapError(err))
+	}
+	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", pg.MapError(err))
+	}
+	return sessions, nil
 }

@@ -11,4 +11,5 @@ func (a *Admin) routes(e *echo.Echo) {
 	e.GET("/sessions", a.handleList, a.requireToken)
 	e.DELETE("/sessions/:id", a.handleDetach, a.requireToken)
 	e.GET("/lookup", a.handleLookup, a.requireToken)
+	e.POST("/operator-tokens", a.handleMintOperatorToken, a.requireToken) // operatortoken.go
 }

@@ -18,8 +18,9 @@ import (
 // network_sessions arbitrates every race: two attaches of one address (or
 // overlapping port blocks) can never both commit.
 type Store struct {
-	db    *pgxpool.Pool
-	pools Pools
+	db     *pgxpool.Pool
+	pools  Pools
+	tokens operatorTokenSettings // operatortoken.go
 }
 
 var _ Resolver = (*Store)(nil)
@@ -88,7 +89,8 @@ func (s *Store) insert(ctx context.Context, spec attachSpec, c candidate) (Sessi
 	return session, nil
 }
 
-// Detach closes the session's period now; the row stays as history.
+// Detach closes the session's period now; the row stays as history (in the
+// hot table for HotRetention, then in network_session_history).
 func (s *Store) Detach(ctx context.Context, id int64) (Session, error) {
 	row := s.db.QueryRow(ctx, `
 UPDATE network_sessions
@@ -103,7 +105,8 @@ RETURNING `+sessionColumns, id)
 		return Session{}, fmt.Errorf("detach: %w", pg.MapError(err))
 	}
 	var exists bool
-	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM network_sessions WHERE id = $1)`, id).Scan(&exists); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM network_sessions WHERE id = $1)
+    OR EXISTS (SELECT 1 FROM network_session_history WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return Session{}, fmt.Errorf("detach: %w", pg.MapError(err))
 	}
 	if exists {
@@ -142,9 +145,17 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]Session, error) {
 		}
 		msisdn = &normalized
 	}
+	// History (closed sessions) only when asked for.
 	rows, err := s.db.Query(ctx, `
-SELECT `+sessionColumns+` FROM network_sessions
-WHERE ($1::text IS NULL OR msisdn = $1) AND ($2 OR upper_inf(period))
+SELECT `+sessionColumns+` FROM (
+    SELECT * FROM (SELECT `+historyColumns+` FROM network_sessions
+        WHERE ($1::text IS NULL OR msisdn = $1) AND ($2 OR upper_inf(period))
+        ORDER BY lower(period) DESC, id DESC LIMIT $3) AS hot
+    UNION ALL
+    SELECT * FROM (SELECT `+historyColumns+` FROM network_session_history
+        WHERE $2 AND ($1::text IS NULL OR msisdn = $1)
+        ORDER BY lower(period) DESC, id DESC LIMIT $3) AS history
+) AS sessions
 ORDER BY lower(period) DESC, id DESC
 LIMIT $3`, msisdn, f.All, limit)
 	if err != nil {

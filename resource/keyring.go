@@ -148,16 +148,15 @@ func (r *keyRing) load(ctx context.Context) error {
 // (the authorization server may start after this server), then refreshes
 // them every period, until ctx ends.
 func (r *keyRing) run(ctx context.Context) {
-	const firstDelay, maxDelay = 250 * time.Millisecond, 30 * time.Second
-	delay := firstDelay
+	retry := retryDelays(250*time.Millisecond, 30*time.Second)
 	for {
 		next := r.period
 		if err := r.refresh(); err != nil {
+			next = retry.NextBackOff()
 			r.log.LogAttrs(ctx, slog.LevelWarn, "key refresh failed", slog.String("keys", r.name), errAttr(err),
-				slog.Duration("retry_in", delay))
-			next, delay = delay, min(2*delay, maxDelay)
+				slog.Duration("retry_in", next))
 		} else {
-			delay = firstDelay
+			retry.Reset()
 		}
 		select {
 		case <-ctx.Done():

@@ -11,6 +11,7 @@ import (
 
 	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/httpx"
+	"github.com/numverify/numverify/internal/phone"
 	"github.com/numverify/numverify/internal/ratelimit"
 )
 
@@ -117,7 +118,7 @@ func (s *Server) authorized(permission contract.Permission, h handlerWithPrincip
 		if !p.network && !s.cfg.AllowNonNetworkAuthentication {
 			return &errNotNetworkAuthenticated
 		}
-		if !validE164(p.phoneNumber) {
+		if !phone.MatchesPattern(p.phoneNumber) {
 			return errPermissionDenied.with("Phone number cannot be deduced from the access token context.")
 		}
 		if ok, retry := s.limiter.Allow(p.clientID, s.cfg.Now()); !ok {

@@ -6,10 +6,15 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/numverify/numverify/internal/phone"
 )
 
 // Request bodies: read whole (bounded), then decoded strictly.
@@ -46,58 +51,42 @@ func readBody(req *http.Request, limit int64) ([]byte, func(), *apiError) {
 }
 
 // acceptsJSON reports whether an Accept header admits application/json
-// (no header admits anything).
+// (no header admits anything): a media range application/json,
+// application/* or */* whose q is not 0. Each range is parsed by
+// mime.ParseMediaType (case-insensitive names, quoted values, optional
+// whitespace); one it cannot parse admits nothing, one with malformed
+// parameters is taken without them. (goautoneg.ParseAccept would read
+// "application/json;q=0.5 ;v=1" as q=0 and keeps the case of names, so it
+// is not used.)
 func acceptsJSON(accept string) bool {
 	if accept == "" {
 		return true
 	}
-	for rest := accept; rest != ""; {
-		var part string
-		part, rest, _ = strings.Cut(rest, ",")
-		mediaRange, params, _ := strings.Cut(part, ";")
-		mediaRange = strings.TrimSpace(mediaRange)
-		if !(strings.EqualFold(mediaRange, "application/json") || mediaRange == "*/*" ||
-			strings.EqualFold(mediaRange, "application/*")) {
+	for _, mediaRange := range strings.Split(accept, ",") {
+		mediaType, params, err := mime.ParseMediaType(mediaRange)
+		if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
 			continue
 		}
-		if qualityZero(params) {
+		if mediaType != "application/json" && mediaType != "application/*" && mediaType != "*/*" {
 			continue
+		}
+		if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q == 0 {
+			continue // q=0: not acceptable
 		}
 		return true
 	}
 	return false
 }
 
-// qualityZero reports whether media-range parameters say q=0 (not acceptable).
-func qualityZero(params string) bool {
-	for rest := params; rest != ""; {
-		var p string
-		p, rest, _ = strings.Cut(rest, ";")
-		name, value, _ := strings.Cut(p, "=")
-		if strings.EqualFold(strings.TrimSpace(name), "q") {
-			v := strings.TrimSpace(value)
-			return v == "0" || strings.HasPrefix(v, "0.") && strings.Trim(v[2:], "0") == ""
-		}
-	}
-	return false
-}
-
-// isJSONContentType accepts application/json, with at most a UTF-8 charset.
+// isJSONContentType accepts application/json, with at most a UTF-8 charset
+// (a Content-Type that mime.ParseMediaType refuses is not JSON).
 func isJSONContentType(contentType string) bool {
-	mediaType, params, _ := strings.Cut(contentType, ";")
-	if !strings.EqualFold(strings.TrimSpace(mediaType), "application/json") {
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mediaType != "application/json" {
 		return false
 	}
-	for rest := params; rest != ""; {
-		var p string
-		p, rest, _ = strings.Cut(rest, ";")
-		name, value, _ := strings.Cut(p, "=")
-		if strings.EqualFold(strings.TrimSpace(name), "charset") &&
-			!strings.EqualFold(strings.Trim(strings.TrimSpace(value), `"`), "utf-8") {
-			return false
-		}
-	}
-	return true
+	charset, ok := params["charset"]
+	return !ok || strings.EqualFold(charset, "utf-8")
 }
 
 // verifyRequest is a decoded and validated POST …/verify body.
@@ -122,21 +111,26 @@ func decodeVerifyRequest(body []byte, d dialect) (verifyRequest, *apiError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, errMissingBody.with("The request body is missing.")
 	}
-	phone, hash, e := decodeVerifyProperties(body)
+	given, hash, e := decodeVerifyProperties(body)
 	if e != nil {
 		return req, e
 	}
 	switch {
-	case phone == nil && hash == nil:
+	case given == nil && hash == nil:
 		return req, errMissingBodyField.with("One of phoneNumber and hashedPhoneNumber is required.")
-	case phone != nil && hash != nil:
+	case given != nil && hash != nil:
 		return req, errInvalidBody.with("Only one of phoneNumber and hashedPhoneNumber may be given.")
-	case phone != nil:
-		number := *phone
+	case given != nil:
+		number := *given
 		if d == dialectOrange && !strings.HasPrefix(number, "+") {
 			number = "+" + number
 		}
-		if !validE164(number) {
+		// The spec's pattern, not phonenumbers' validity: the contract
+		// (and CAMARA's tests) accept any number of that shape, and
+		// phonenumbers refuses some (+12345 is not a possible NANP number,
+		// +99912345678 has no assigned country code); such a number simply
+		// never matches the token's.
+		if !phone.MatchesPattern(number) {
 			return req, errInvalidBodyField.with(`phoneNumber must be an E.164 number with its '+' (^\+[1-9][0-9]{4,14}$).`)
 		}
 		req.phoneNumber = number
@@ -194,19 +188,6 @@ func decodeVerifyProperties(body []byte) (phone, hash *string, e *apiError) {
 		return invalid("The request body has data after the JSON object.")
 	}
 	return phone, hash, nil
-}
-
-// validE164 reports whether s matches ^\+[1-9][0-9]{4,14}$.
-func validE164(s string) bool {
-	if len(s) < 6 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // matches compares the request with the token's number in constant time.

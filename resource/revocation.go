@@ -146,14 +146,13 @@ func (l *revocationListener) stale(maxStaleness time.Duration) bool {
 }
 
 func (l *revocationListener) run(ctx context.Context) {
-	const firstDelay, maxDelay = 100 * time.Millisecond, 5 * time.Second
-	delay := firstDelay
+	retry := retryDelays(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		err := l.session(ctx)
 		if l.up.Swap(false) {
 			l.downSinceNS.Store(l.now().UnixNano())
 			l.metrics.revocationFeed(false)
-			delay = firstDelay
+			retry.Reset()
 		}
 		l.loadOnce.Do(func() { // the first attempt failed: tell New
 			l.firstLoadErr.Store(&err)
@@ -162,13 +161,13 @@ func (l *revocationListener) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		delay := retry.NextBackOff()
 		l.log.LogAttrs(ctx, slog.LevelWarn, "revocation feed interrupted", errAttr(err), slog.Duration("retry_in", delay))
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, maxDelay)
 	}
 }
 

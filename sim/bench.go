@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/errgroup"
 )
 
 // Bench modes.
@@ -287,26 +288,14 @@ func tearDownDevices(network *NetworkAdmin, devices []*benchDevice) {
 }
 
 // forEach runs fn on every device with at most parallel at once and returns
-// the first error.
+// the first error; the first error cancels the ctx the others get.
 func forEach(ctx context.Context, devices []*benchDevice, parallel int, fn func(context.Context, *benchDevice) error) error {
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		slots = make(chan struct{}, parallel)
-	)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
 	for _, d := range devices {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			if err := fn(ctx, d); err != nil {
-				once.Do(func() { first = err })
-			}
-		}()
+		g.Go(func() error { return fn(ctx, d) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 func (r *benchRun) issueTokens(ctx context.Context, devices []*benchDevice) error {

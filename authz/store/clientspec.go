@@ -38,7 +38,7 @@ type ClientSpec struct {
 
 var (
 	knownAuthMethods    = []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT}
-	knownGrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials"}
+	knownGrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeJWTBearer, GrantTypeCIBA}
 	knownResponseTypes  = []string{"code"}
 	supportedSigningAlg = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 )
@@ -110,8 +110,11 @@ func (s ClientSpec) Validate() error {
 	if s.SectorIdentifier != "" && (len(s.SectorIdentifier) > 255 || strings.ContainsFunc(s.SectorIdentifier, isSpaceOrControl)) {
 		add("sector identifier must be a host name or https URL of at most 255 characters")
 	}
-	if codeFlow && len(s.Scopes) == 0 {
+	if (codeFlow || operatorTokenGrant(s.GrantTypes)) && len(s.Scopes) == 0 {
 		add("at least one scope is required")
+	}
+	if slices.Contains(s.GrantTypes, GrantTypeJWTBearer) && s.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
+		add("the jwt-bearer grant needs private_key_jwt: the client signs its assertions with its registered keys")
 	}
 	for _, scope := range s.Scopes {
 		if _, ok := contract.ScopePermission(scope); !ok {

@@ -48,12 +48,14 @@ func clientCreateCommand() command {
 			db := addDatabaseFlags(fs)
 			secrets := addSecretsKeyFlag(fs)
 			var spec store.ClientSpec
-			var redirects, scopes stringList
+			var redirects, scopes, grants stringList
 			fs.StringVar(&spec.Name, "name", "", "the client's name, shown to operators (required)")
 			fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable): https, http on localhost/127.0.0.1, or a private-use scheme")
 			fs.Var(&scopes, "scope", "a scope the client may request (repeatable), e.g. openid, number-verification:verify")
 			fs.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", store.AuthMethodClientSecretBasic,
 				"token endpoint authentication: client_secret_basic, client_secret_post or private_key_jwt")
+			fs.Var(&grants, "grant", "a grant the client may use (repeatable; default authorization_code): authorization_code, refresh_token, "+
+				store.GrantTypeJWTBearer+" (operator token, private_key_jwt), "+store.GrantTypeCIBA+" (operator token, poll mode)")
 			jwksFile := fs.String("jwks-file", "", "file holding the client's public JWK Set (required for private_key_jwt)")
 			fs.StringVar(&spec.SectorIdentifier, "sector-identifier", "", "the sector pairwise subjects are computed for (default: the redirect URIs' host)")
 			fs.BoolVar(&spec.AllowMissingRedirectURI, "allow-missing-redirect-uri", false, "accept authorization requests without redirect_uri (the registered one is used)")
@@ -82,6 +84,9 @@ func clientCreateCommand() command {
 					return err
 				}
 				spec.RedirectURIs, spec.Scopes = redirects, scopes
+				if len(grants) > 0 {
+					spec.GrantTypes = grants
+				}
 				if *jwksFile != "" {
 					b, err := os.ReadFile(*jwksFile)
 					if err != nil {

@@ -306,7 +306,8 @@ func registerDemoClient(ctx context.Context, pool *pgxpool.Pool, secretsKey, red
 		return "", "", err
 	}
 	client, secret, err := clients.CreateClient(ctx, store.ClientSpec{Name: "numverify demo SP",
-		RedirectURIs: []string{redirect}, Scopes: scopes, TokenEndpointAuthMethod: store.AuthMethodClientSecretBasic})
+		RedirectURIs: []string{redirect}, Scopes: scopes, TokenEndpointAuthMethod: store.AuthMethodClientSecretBasic,
+		IDTokenSignedResponseAlg: "ES256"}) // as `client create` registers by default
 	if err != nil {
 		return "", "", err
 	}

@@ -33,9 +33,13 @@ func deviceCommand() command {
 			keep := fs.Bool("keep-session", false, "with --msisdn: leave the session attached at exit")
 			asJSON := fs.Bool("json", false, "print the outcome as JSON")
 			timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+			wifi := addWiFiFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				if err := noArgs(args); err != nil {
 					return err
+				}
+				if wifi.enabled {
+					return wifi.run(ctx, *ip, *asJSON, *timeout)
 				}
 				if *attachSelf && (*msisdn == "" || *ip != "") {
 					return errors.New("--attach-self needs --msisdn and excludes --ip")

@@ -14,7 +14,7 @@ func commands() []command {
 	return []command{
 		migrateUpCommand(), migrateDownCommand(), migrateVersionCommand(), migrateForceCommand(),
 		serveCommand(), serveAuthzCommand(), serveResourceCommand(), serveNetworkCommand(),
-		networkAttachCommand(), networkDetachCommand(), networkListCommand(), networkLookupCommand(),
+		networkAttachCommand(), networkDetachCommand(), networkListCommand(), networkLookupCommand(), networkSIMAddCommand(),
 		clientCreateCommand(), clientListCommand(), clientDeleteCommand(),
 		keysRotateCommand(), keysResourceSecretsKeyCommand(),
 		demoCommand(), deviceCommand(), spCommand(), benchCommand(), janitorCommand(), healthcheckCommand(),

@@ -48,6 +48,10 @@ type server struct {
 	// background, optional, is work that runs while the server serves (the
 	// purge timer); its context ends at shutdown.
 	background func(ctx context.Context)
+
+	// companions, optional, are further servers the component runs on their
+	// own addresses (the network's entitlement server).
+	companions []*server
 }
 
 // buildServer constructs a component's server once flags are parsed.
@@ -167,6 +171,7 @@ func serveComponents(name, summary string, components ...func(*flag.FlagSet) bui
 						return err
 					}
 					servers = append(servers, s)
+					servers = append(servers, s.companions...)
 				}
 				return runServers(ctx, logger, web, observe(servers, pool, registry, logger, web), pool)
 			}

@@ -39,6 +39,7 @@ type authzFlags struct {
 	rateLimitAuthFailures   float64
 	rateLimitAuthFailBurst  int
 	clientCacheTTL          time.Duration
+	playground              bool
 	purge                   *purgeFlags
 	secretsKey              *flag.Flag // registered once (keys commands share the helper)
 	resourceSecretsKey      *flag.Flag // shared with the resource server: registered once
@@ -77,6 +78,8 @@ func authzServeFlags(fs *flag.FlagSet) buildServer {
 		"failed client authentications per second at /token allowed from each source address; past them the address is refused before its request is read (0: no limit)")
 	fs.IntVar(&f.rateLimitAuthFailBurst, "authz-rate-limit-auth-failures-per-ip-burst", authz.DefaultRateLimitAuthFailuresPerIPBurst, "burst of --authz-rate-limit-auth-failures-per-ip (0: the rate, rounded up)")
 	fs.DurationVar(&f.clientCacheTTL, "authz-client-cache-ttl", defaultClientCacheTTL, "how long the authorization server keeps a client in memory; a client deleted by another process is still accepted for up to this long (0: no cache)")
+	fs.BoolVar(&f.playground, "playground", false,
+		"DEVELOPMENT ONLY: log in by login_hint=tel:+… at /authorize without the network; such tokens (amr playground) are refused by the resource server unless --resource-allow-non-network-auth")
 	if fs.Lookup("secrets-key") == nil {
 		addSecretsKeyFlag(fs)
 	}
@@ -119,6 +122,7 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		IDTokenLifetime:       f.idTokenLifetime,
 		RefreshTokenLifetime:  f.refreshTokenLifetime,
 		SecretsKey:            secretsKey,
+		Playground:            f.playground,
 
 		// On the command line 0 turns a limit off; in authz.Config 0 is the default.
 		RateLimitPerIP:                  rateOrOff(f.rateLimitPerIP),
@@ -163,6 +167,9 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	}
 	if f.idTokenAlg != "" {
 		deps.Logger.Warn(obsoleteIDTokenAlgMessage, "id_token_alg", f.idTokenAlg)
+	}
+	if cfg.Playground {
+		deps.Logger.Warn(playgroundWarning)
 	}
 	// The same hasher `client create` makes secrets with (newClientStore);
 	// fosite compares with it.
@@ -220,3 +227,8 @@ const obsoleteIDTokenAlgMessage = "--id-token-alg (NUMVERIFY_ID_TOKEN_ALG) is ob
 	"each client's ID tokens are signed with the algorithm of its registration " +
 	"(`numverify client create --id-token-alg RS256|ES256`, ES256 by default), access tokens always with ES256; " +
 	"remove the setting"
+
+// playgroundWarning is logged at start with --playground.
+const playgroundWarning = "PLAYGROUND MODE IS ON (--playground): /authorize logs in ANY phone number given as login_hint=tel:+…, " +
+	"without the mobile network; never run this in production. Its tokens carry amr [\"playground\"] and are refused by the " +
+	"resource server unless --resource-allow-non-network-auth"

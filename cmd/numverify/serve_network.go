@@ -83,6 +83,7 @@ func networkServeFlags(fs *flag.FlagSet) buildServer {
 	insecure := sharedBoolFlag(fs, "insecure-dev", "development only: relax security checks (the network admin API runs without a token when none is set)")
 	poolFlags := addNetworkPoolFlags(fs)
 	radiusFlags := addRadiusFlags(fs)
+	entitlementFlags := addEntitlementFlags(fs)
 	return func(ctx context.Context, deps serveDeps) (*server, error) {
 		pools, err := poolFlags.pools()
 		if err != nil {
@@ -113,6 +114,14 @@ func networkServeFlags(fs *flag.FlagSet) buildServer {
 		if err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
-		return &server{name: "network", addr: *addr, handler: admin, background: accounting}, nil
+		entitlementServer, err := entitlementFlags.server(store, deps)
+		if err != nil {
+			return nil, fmt.Errorf("network: %w", err)
+		}
+		s := &server{name: "network", addr: *addr, handler: admin, background: accounting}
+		if entitlementServer != nil {
+			s.companions = []*server{entitlementServer}
+		}
+		return s, nil
 	}
 }

@@ -17,6 +17,7 @@ import (
 type radiusFlags struct {
 	addr, secret, clientsFile string
 	rememberStops             time.Duration
+	historyRetention          time.Duration
 }
 
 // defaultRadiusAddr is the accounting port (RFC 2866).
@@ -31,12 +32,62 @@ func addRadiusFlags(fs *flag.FlagSet) *radiusFlags {
 		"file of the packet gateways allowed to send accounting, one per line: CIDR SECRET [name] (# comments); others are not answered")
 	fs.DurationVar(&f.rememberStops, "radius-remember-stops", network.DefaultRememberStops,
 		"how long a Stop (or a closed session) keeps a late Start or Interim-Update of that session from opening it")
+	fs.DurationVar(&f.historyRetention, "network-history-retention", network.DefaultHistoryRetention,
+		"keep closed network sessions (who held which address when) this long; they leave the hot table for daily partitions, dropped a day at a time (at least 24h)")
 	return f
 }
 
-// start opens the UDP socket and returns the accounting server as a
-// background task, or nil when RADIUS is disabled.
+// historyInterval is how often closed sessions move to history and
+// partitions are made and dropped.
+const historyInterval = 30 * time.Second
+
+// maintainHistory runs network.Store.MaintainHistory every historyInterval
+// until ctx ends (one replica at a time).
+func (f *radiusFlags) maintainHistory(ctx context.Context, store *network.Store, deps serveDeps) {
+	ticker := time.NewTicker(historyInterval)
+	defer ticker.Stop()
+	for {
+		report, err := store.MaintainHistory(ctx, time.Now(), f.historyRetention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			deps.Logger.Warn("network history", "err", err)
+		case report.Created > 0 || report.Dropped > 0:
+			deps.Logger.Info("network history partitions", "created", report.Created, "dropped", report.Dropped, "moved", report.Moved)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// start opens the UDP socket and returns the accounting server, with the
+// history's maintenance, as a background task.
 func (f *radiusFlags) start(store *network.Store, deps serveDeps) (func(context.Context), error) {
+	if f.historyRetention < 24*time.Hour {
+		return nil, errors.New("--network-history-retention must be at least 24h")
+	}
+	accounting, err := f.startAccounting(store, deps)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f.maintainHistory(ctx, store, deps)
+		}()
+		if accounting != nil {
+			accounting(ctx)
+		}
+		<-done
+	}, nil
+}
+
+// startAccounting opens the UDP socket and returns the accounting server as
+// a background task, or nil when RADIUS is disabled.
+func (f *radiusFlags) startAccounting(store *network.Store, deps serveDeps) (func(context.Context), error) {
 	if f.addr == "" {
 		return nil, nil
 	}

@@ -6,11 +6,16 @@ import (
 	"context"
 	"flag"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/numverify/numverify/internal/pgtest"
 	"github.com/numverify/numverify/internal/syncbuf"
@@ -124,7 +129,7 @@ func TestServeMetricsPlacement(t *testing.T) {
 	if status, body := getStatus(t, base+"/metrics", ""); status == http.StatusOK || strings.Contains(body, "go_goroutines") {
 		t.Fatalf("/metrics on the admin port without a metrics token: %d %.80s", status, body)
 	}
-	if status, body := getStatus(t, metricsBase+"/metrics", ""); status != http.StatusOK || !strings.Contains(body, "numverify_http_requests_total") {
+	if status, body := getStatus(t, metricsBase+"/metrics", ""); status != http.StatusOK || parseMetrics(t, body)["numverify_http_requests_total"] == nil {
 		t.Fatalf("/metrics on --metrics-addr: %d %.200s", status, body)
 	}
 
@@ -143,7 +148,7 @@ func TestServeMetricsPlacement(t *testing.T) {
 			t.Errorf("/metrics with token %q: %d; want 401", token, status)
 		}
 	}
-	if status, body := getStatus(t, other+"/metrics", metricsToken); status != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+	if status, body := getStatus(t, other+"/metrics", metricsToken); status != http.StatusOK || parseMetrics(t, body)["go_goroutines"] == nil {
 		t.Fatalf("/metrics with the metrics token: %d %.80s", status, body)
 	}
 }
@@ -191,9 +196,40 @@ func TestServeCapsConnectionsPerAddress(t *testing.T) {
 	if !answered(dial("127.0.0.78")) {
 		t.Fatal("another address refused")
 	}
-	if _, body := getStatus(t, metricsBase+"/metrics", ""); !strings.Contains(body, `numverify_connections_rejected_total{server="network"} 1`) {
+	_, body := getStatus(t, metricsBase+"/metrics", "")
+	if v, ok := metricValue(parseMetrics(t, body), "numverify_connections_rejected_total", map[string]string{"server": "network"}); !ok || v != 1 {
 		t.Fatalf("metrics lack the rejected connection:\n%s", grepLines(body, "connections"))
 	}
+}
+
+// parseMetrics reads a /metrics body in the Prometheus text format.
+func parseMetrics(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics is not the Prometheus text format: %v\n%.300s", err, body)
+	}
+	return families
+}
+
+// metricValue is the value of the counter or gauge name whose labels are
+// exactly labels.
+func metricValue(families map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	for _, m := range families[name].GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if !maps.Equal(got, labels) {
+			continue
+		}
+		if m.GetGauge() != nil {
+			return m.GetGauge().GetValue(), true
+		}
+		return m.GetCounter().GetValue(), true
+	}
+	return 0, false
 }
 
 func grepLines(text, word string) string {

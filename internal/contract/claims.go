@@ -17,6 +17,11 @@ const (
 	// AMRNetwork is the authentication method reference of a silent
 	// network-based login ("nba"), the only one Number Verification accepts.
 	AMRNetwork = "nba"
+	// AMRSIM is the authentication method reference of a login through a
+	// TS.43 operator token (RFC 8176 "sim": the device proved its SIM to the
+	// operator's entitlement server with EAP-AKA). Number Verification
+	// accepts it as network authentication.
+	AMRSIM = "sim"
 	// AMRPlayground marks a login made from login_hint in playground mode
 	// (for SP developers without a SIM): not network-based.
 	AMRPlayground = "playground"
@@ -45,9 +50,12 @@ type AccessClaims struct {
 	PhoneNumber string           `json:"phone_number"`
 }
 
-// NetworkAuthenticated reports whether the login behind the token was
-// network-based (amr contains "nba").
-func (c AccessClaims) NetworkAuthenticated() bool { return slices.Contains(c.AMR, AMRNetwork) }
+// NetworkAuthenticated reports whether the login behind the token was made
+// by the mobile network: network-based (amr contains "nba") or by the SIM
+// through an operator token ("sim").
+func (c AccessClaims) NetworkAuthenticated() bool {
+	return slices.Contains(c.AMR, AMRNetwork) || slices.Contains(c.AMR, AMRSIM)
+}
 
 // ExpiresAt is the token's expiry as a time (zero when absent).
 func (c AccessClaims) ExpiresAt() time.Time {

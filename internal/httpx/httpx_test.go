@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestObserveAndMount(t *testing.T) {
@@ -65,10 +69,68 @@ func TestObserveAndMount(t *testing.T) {
 		resp.Body.Close()
 	}
 	resp, _ = http.Get(srv.URL + "/metrics")
-	var body bytes.Buffer
-	body.ReadFrom(resp.Body)
-	if !strings.Contains(body.String(), `numverify_http_requests_total{method="POST",route="POST /things/{id}",server="test",status="201"} 1`) {
-		t.Errorf("metrics lack the request counter:\n%s", body.String())
+	families := parseMetrics(t, resp)
+	labels := map[string]string{"method": "POST", "route": "POST /things/{id}", "server": "test", "status": "201"}
+	if v, ok := counter(families, "numverify_http_requests_total", labels); !ok || v != 1 {
+		t.Errorf("numverify_http_requests_total%v = %v (found %v), want 1", labels, v, ok)
+	}
+}
+
+// parseMetrics reads a /metrics answer in the Prometheus text format.
+func parseMetrics(t *testing.T, resp *http.Response) map[string]*dto.MetricFamily {
+	t.Helper()
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	return families
+}
+
+// counter is the value of the counter name whose labels are exactly labels.
+func counter(families map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	for _, m := range families[name].GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if maps.Equal(got, labels) {
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestObserveRecordsTheFinalStatus: an informational answer (103 Early
+// Hints) before the final one is not the request's status, and the
+// wrapped writer still offers what the server's writer offers.
+func TestObserveRecordsTheFinalStatus(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	var hijackable, flushable bool
+	h := Observe("test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, hijackable = w.(http.Hijacker)
+		_, flushable = w.(http.Flusher)
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusNoContent)
+	}), slog.New(slog.NewJSONHandler(&logs, nil)), NewMetrics(reg))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), `"status":204`) {
+		t.Errorf("log line records another status than the final 204: %s", logs.String())
+	}
+	if !hijackable || !flushable {
+		t.Errorf("behind Observe the writer is a Hijacker %v, a Flusher %v; want both", hijackable, flushable)
 	}
 }
 

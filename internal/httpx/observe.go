@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/felixge/httpsnoop"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -93,53 +93,23 @@ func (m *Metrics) RejectedConnections(server string) prometheus.Counter {
 	return m.rejected.WithLabelValues(server)
 }
 
-// statusRecorder remembers the status code written.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
 // Observe wraps a server's handler with its access log line and metrics.
 // The route label is what the component set with SetRoute, else the
 // ServeMux pattern, else "unmatched" (never the raw path: bounded cardinality).
 func Observe(server string, next http.Handler, logger *slog.Logger, m *Metrics) http.Handler {
 	inFlight := m.inFlight.WithLabelValues(server)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		ri := &requestInfo{}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
-		rec := &statusRecorder{ResponseWriter: w}
 		inFlight.Inc()
 		defer inFlight.Dec()
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		if rec.status >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
+		// The first final status written (200 when the handler writes none);
+		// the wrapper keeps Flusher, Hijacker, ReaderFrom… of w.
+		captured := httpsnoop.CaptureMetrics(next, w, r)
+		code := captured.Code
+		if code >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
 			// The client hung up before the answer: not a server error.
-			rec.status = StatusClientClosedRequest
+			code = StatusClientClosedRequest
 		}
 		route := ri.route
 		if route == "" {
@@ -148,19 +118,19 @@ func Observe(server string, next http.Handler, logger *slog.Logger, m *Metrics) 
 		if route == "" {
 			route = "unmatched"
 		}
-		status := strconv.Itoa(rec.status)
-		elapsed := time.Since(start)
+		status := strconv.Itoa(code)
+		elapsed := captured.Duration
 		m.requests.WithLabelValues(server, route, r.Method, status).Inc()
 		m.duration.WithLabelValues(server, route, status).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
-		if rec.status >= 500 {
+		if code >= 500 {
 			level = slog.LevelError
 		}
 		logger.LogAttrs(r.Context(), level, "request",
 			slog.String("server", server),
 			slog.String("method", r.Method),
 			slog.String("route", route),
-			slog.Int("status", rec.status),
+			slog.Int("status", code),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("client_id", ri.clientID),
 			slog.String("x_correlator", ri.correlator),

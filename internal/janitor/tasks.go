@@ -54,6 +54,10 @@ func Tasks(l Lifetimes) []Task {
 		{Name: "client revocations", Table: "revoked_clients", Expiry: "expires_at", Retention: l.ClockSkew},
 		{Name: "used access tokens", Table: "used_access_tokens", Expiry: "expires_at", Retention: l.ClockSkew},
 		{Name: "retired keys", Table: "keys", Expiry: "retire_at"},
+		// Nothing redeems an operator token, or polls a CIBA request, past
+		// its expiry.
+		{Name: "operator tokens", Table: "operator_tokens", Expiry: "expires_at"},
+		{Name: "CIBA requests", Table: "ciba_requests", Expiry: "expires_at"},
 	}
 	if l.SessionRetention > 0 {
 		tasks = append(tasks, Task{Name: "closed network sessions", Table: "network_sessions",

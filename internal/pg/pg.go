@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,13 +74,22 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*pgxpool.Pool,
 	return pool, nil
 }
 
-// Redact removes the password from a database URL so it can be logged.
+// Redact removes the password from a database URL so it can be logged. A
+// multi-host URL keeps every host, in order (the ones after the first are
+// pgx's fallbacks, tried when the first refuses or, with
+// target_session_attrs=read-write, is a standby).
 func Redact(databaseURL string) string {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
 		return "(unparseable database URL)"
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	hosts := []string{net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))}
+	for _, fb := range cfg.Fallbacks {
+		if hp := net.JoinHostPort(fb.Host, strconv.Itoa(int(fb.Port))); hp != hosts[len(hosts)-1] {
+			hosts = append(hosts, hp) // one per host, not per TLS attempt
+		}
+	}
+	return fmt.Sprintf("postgres://%s@%s/%s", cfg.User, strings.Join(hosts, ","), cfg.Database)
 }
 
 // MapError turns pgx and Postgres errors into the package's sentinels (wrapped,

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS ciba_requests;
+DROP TABLE IF EXISTS operator_tokens;

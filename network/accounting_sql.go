@@ -1,0 +1,136 @@
+package network
+
+// The accounting statements, set-based: each takes one round of a batch
+// (accounting_batch.go) as arrays, so a batch of hundreds of events costs a
+// handful of statements. Within a round no two events share a session or an
+// address, and an Accounting-On/Off is alone, so the rows one event touches
+// are never another's.
+//
+// A closed session stays in the hot table (network_sessions) for
+// HotRetention, then moves to history (history.go); so "is this session
+// known", the cut of a newer Start and the bounds of a late one read both.
+// The history's partitions whose day ended before the round's earliest
+// instant (less the remembering window) are pruned when the statement
+// starts: a round reads one or two days of history, whatever it holds.
+
+const (
+	// fastOpenSQL: $1 nas[], $2 session id[], $3 ip[]. The ordinals (from 1)
+	// of the Opens whose session is open now: they change nothing whatever
+	// else happens (an Interim-Update, a retransmitted Start), so they take
+	// no lock and no transaction.
+	fastOpenSQL = `SELECT u.ord FROM unnest($1::text[], $2::text[], $3::inet[]) WITH ORDINALITY AS u(nas, sid, ip, ord)
+WHERE EXISTS (SELECT 1 FROM network_sessions s
+    WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND upper_inf(s.period))`
+
+	// closeSQL: $1 nas[], $2 session id[], $3 at[], $4 remember. It closes
+	// each session's open rows at its instant and remembers a Stop that
+	// found no row at all (open, or closed within the window). It returns
+	// (ordinal, rows closed).
+	closeSQL = `WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(nas, sid, at, ord)
+), closed AS (
+    UPDATE network_sessions s
+    SET period = tstzrange(lower(s.period), greatest(u.at, lower(s.period) + interval '1 microsecond'), '[)')
+    FROM u
+    WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND upper_inf(s.period)
+    RETURNING u.ord
+), remembered AS (
+    INSERT INTO network_accounting_stops (nas, acct_session_id, stopped_at)
+    SELECT u.nas, u.sid, u.at FROM u
+    WHERE NOT EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid
+            AND (upper_inf(s.period) OR upper(s.period) > u.at - $4::interval))
+        AND NOT EXISTS (SELECT 1 FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid
+            AND upper(h.period) > u.at - $4::interval
+            AND upper(h.period) > (SELECT min(at) FROM u) - $4::interval)
+    ON CONFLICT (nas, acct_session_id) DO UPDATE SET stopped_at = greatest(network_accounting_stops.stopped_at, excluded.stopped_at)
+)
+SELECT u.ord, coalesce(c.n, 0) FROM u LEFT JOIN (SELECT ord, count(*) AS n FROM closed GROUP BY ord) c USING (ord)`
+
+	// closeNASSQL: $1 nas, $2 at. It closes every session the NAS began at
+	// or before its instant.
+	closeNASSQL = `UPDATE network_sessions
+SET period = tstzrange(lower(period), greatest($2::timestamptz, lower(period) + interval '1 microsecond'), '[)')
+WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
+
+	// openStateSQL: $1 nas[], $2 session id[], $3 ip[], $4 at[], $5 remember.
+	// It says of each Open whether its session is known (open; closed
+	// within the window; stopped before it began) and, for each new one,
+	// cuts at its instant every session holding its address at or after it
+	// that began at or before it. It returns (ordinal, state, sessions cut).
+	openStateSQL = `WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::inet[], $4::timestamptz[]) WITH ORDINALITY AS u(nas, sid, ip, at, ord)
+), state AS (
+    SELECT u.*, CASE
+        WHEN EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+            AND upper_inf(s.period)) THEN 'open'
+        WHEN EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+            AND upper(s.period) > u.at - $5::interval) THEN 'closed'
+        WHEN EXISTS (SELECT 1 FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
+            AND upper(h.period) > u.at - $5::interval
+            AND upper(h.period) > (SELECT min(at) FROM u) - $5::interval) THEN 'closed'
+        WHEN EXISTS (SELECT 1 FROM network_accounting_stops x WHERE x.nas = u.nas AND x.acct_session_id = u.sid
+            AND x.stopped_at > u.at - $5::interval) THEN 'stopped'
+        ELSE 'new' END AS s
+    FROM u
+), fresh AS (
+    SELECT * FROM state WHERE s = 'new'
+), cut_hot AS (
+    UPDATE network_sessions h
+    SET period = tstzrange(lower(h.period), greatest(f.at, lower(h.period) + interval '1 microsecond'), '[)')
+    FROM fresh f
+    WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
+    RETURNING f.ord
+), cut_history AS (
+    UPDATE network_session_history h
+    SET period = tstzrange(lower(h.period), greatest(f.at, lower(h.period) + interval '1 microsecond'), '[)')
+    FROM fresh f
+    WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
+        AND upper(h.period) > (SELECT min(at) FROM u)
+    RETURNING f.ord
+)
+SELECT st.ord, st.s, coalesce(a.n, 0) + coalesce(b.n, 0) FROM state st
+LEFT JOIN (SELECT ord, count(*) AS n FROM cut_hot GROUP BY ord) a USING (ord)
+LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord)`
+
+	// openInsertSQL: $1-$5 as above, $6 msisdn[], $7 apn[], $8 rat[], $9
+	// imsi[]. It records each new session (still unknown after the cut)
+	// from its instant (or just after a session that began at that very
+	// instant) until the next newer session on its address, if any (a late
+	// Start: history only). It returns (ordinal, inserted, inserted open, a
+	// newer session exists) for each new one.
+	openInsertSQL = `WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::inet[], $4::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[])
+        WITH ORDINALITY AS u(nas, sid, ip, at, msisdn, apn, rat, imsi, ord)
+), fresh AS (
+    SELECT u.* FROM u
+    WHERE NOT EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+            AND (upper_inf(s.period) OR upper(s.period) > u.at - $5::interval))
+        AND NOT EXISTS (SELECT 1 FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
+            AND upper(h.period) > u.at - $5::interval
+            AND upper(h.period) > (SELECT min(at) FROM u) - $5::interval)
+        AND NOT EXISTS (SELECT 1 FROM network_accounting_stops x WHERE x.nas = u.nas AND x.acct_session_id = u.sid
+            AND x.stopped_at > u.at - $5::interval)
+), bounds AS (
+    SELECT f.*,
+        greatest(f.at,
+            (SELECT max(upper(s.period)) FROM network_sessions s
+                WHERE s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '[)') AND lower(s.period) <= f.at),
+            (SELECT max(upper(h.period)) FROM network_session_history h
+                WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
+                    AND upper(h.period) > (SELECT min(at) FROM u))) AS s,
+        least(
+            (SELECT min(lower(s.period)) FROM network_sessions s
+                WHERE s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '()') AND lower(s.period) > f.at),
+            (SELECT min(lower(h.period)) FROM network_session_history h
+                WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '()') AND lower(h.period) > f.at
+                    AND upper(h.period) > (SELECT min(at) FROM u))) AS e
+    FROM fresh f
+), inserted AS (
+    INSERT INTO network_sessions (msisdn, ip, period, apn, rat, imsi, nas, acct_session_id)
+    SELECT msisdn, ip, tstzrange(s, e, '[)'), apn, rat, imsi, nas, sid FROM bounds WHERE e IS NULL OR e > s
+    ON CONFLICT DO NOTHING
+    RETURNING nas, acct_session_id, ip, upper_inf(period) AS open
+)
+SELECT b.ord, i.ip IS NOT NULL, coalesce(i.open, false), b.e IS NOT NULL FROM bounds b
+LEFT JOIN inserted i ON i.nas = b.nas AND i.acct_session_id = b.sid AND i.ip = b.ip`
+)

@@ -1,0 +1,103 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/numverify/numverify/internal/pg"
+)
+
+// Sessions at operator scale. The hot table (network_sessions) holds the
+// sessions open now and those closed within HotRetention; MaintainHistory
+// moves older closed sessions to network_session_history, partitioned by
+// the day (UTC) their period ended, makes the partitions of the coming days
+// ahead of time, and drops a whole day's partition once past retention. The
+// resolver reads the hot table for any instant within HotRetention/2 (its
+// "now"), and history only for older instants, reading only the partitions
+// of the days that ended after that instant.
+
+// HotRetention is how long a closed session stays in the hot table before
+// it may move to history.
+const HotRetention = time.Minute
+
+// DefaultHistoryRetention is how long closed sessions are kept.
+const DefaultHistoryRetention = 7 * 24 * time.Hour
+
+// historyDaysAhead is how many days of partitions exist ahead of today.
+const historyDaysAhead = 2
+
+// moveBatch is the most sessions one statement moves.
+const moveBatch = 5000
+
+// historyLock is the advisory lock held while maintaining history, so that
+// of the replicas sharing a database one does it at a time.
+const historyLock int64 = 0x6e76_6869_7374_6f72 // "nvhistor"
+
+// HistoryReport is what one MaintainHistory did.
+type HistoryReport struct {
+	Created int   // partitions made
+	Moved   int64 // sessions moved from the hot table
+	Dropped int   // partitions dropped
+	Skipped bool  // another replica was doing it
+}
+
+// MaintainHistory makes the partitions from yesterday through
+// historyDaysAhead days ahead, moves the sessions closed more than
+// HotRetention before now to history, and drops the partitions (and
+// deletes the rows of the default partition) ended more than retention
+// before now.
+func (s *Store) MaintainHistory(ctx context.Context, now time.Time, retention time.Duration) (HistoryReport, error) {
+	var report HistoryReport
+	if retention < 24*time.Hour {
+		return report, fmt.Errorf("%w: history retention %s: at least a day", ErrInvalid, retention)
+	}
+	conn, err := s.db.Acquire(ctx)
+	if err != nil {
+		return report, fmt.Errorf("history: %w", pg.MapError(err))
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, historyLock).Scan(&locked); err != nil {
+		return report, fmt.Errorf("history: %w", pg.MapError(err))
+	}
+	if !locked {
+		report.Skipped = true
+		return report, nil
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, historyLock); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	// Partitions are made and dropped under a short lock timeout: a long
+	// query on the history must not queue every writer behind the DDL.
+	if err := conn.QueryRow(ctx, `SELECT set_config('lock_timeout', '5s', false),
+        network_history_prepare($1::timestamptz - interval '1 day', $1::timestamptz + make_interval(days => $2))`,
+		now, historyDaysAhead).Scan(new(string), &report.Created); err != nil {
+		return report, fmt.Errorf("history: prepare partitions: %w", pg.MapError(err))
+	}
+	for {
+		tag, err := conn.Exec(ctx, `WITH moved AS (
+    DELETE FROM network_sessions WHERE id = ANY(ARRAY(
+        SELECT id FROM network_sessions WHERE NOT upper_inf(period) AND upper(period) < $1 LIMIT $2))
+    RETURNING `+historyColumns+`
+)
+INSERT INTO network_session_history (`+historyColumns+`) SELECT `+historyColumns+` FROM moved`, now.Add(-HotRetention), moveBatch)
+		if err != nil {
+			return report, fmt.Errorf("history: move closed sessions: %w", pg.MapError(err))
+		}
+		report.Moved += tag.RowsAffected()
+		if tag.RowsAffected() < moveBatch {
+			break
+		}
+	}
+	if err := conn.QueryRow(ctx, `SELECT network_history_drop($1)`, now.Add(-retention)).Scan(&report.Dropped); err != nil {
+		return report, fmt.Errorf("history: drop partitions: %w", pg.MapError(err))
+	}
+	_, err = conn.Exec(ctx, `SELECT set_config('lock_timeout', '0', false)`)
+	return report, err
+}
+
+// historyColumns are the columns a session keeps when it moves to history.
+const historyColumns = `id, msisdn, ip, ports, period, apn, rat, imsi, nas, acct_session_id`
