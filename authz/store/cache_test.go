@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,8 +17,9 @@ import (
 // the store, and after the TTL when deleted by another process (the
 // documented staleness).
 func testClientCache(t *testing.T, f *fixture) {
-	const ttl = 300 * time.Millisecond
-	cached := New(f.db.Pool, f.hasher, WithClientCache(ttl))
+	const ttl = time.Minute
+	clock := newTestClock()
+	cached := New(f.db.Pool, f.hasher, WithClientCache(ttl), WithClock(clock.now))
 	get := func(id string) error {
 		_, err := cached.GetClient(f.ctx, id)
 		return err
@@ -45,7 +47,11 @@ func testClientCache(t *testing.T, f *fixture) {
 		if err := get(c.ID); err != nil {
 			t.Errorf("within the TTL the cached client should still be served: %v", err)
 		}
-		time.Sleep(ttl + 50*time.Millisecond)
+		clock.advance(ttl - time.Second)
+		if err := get(c.ID); err != nil {
+			t.Errorf("a second before the TTL ends the cached client should still be served: %v", err)
+		}
+		clock.advance(2 * time.Second)
 		if err := get(c.ID); !errors.Is(err, fosite.ErrNotFound) {
 			t.Errorf("after the TTL: %v, want ErrNotFound", err)
 		}
@@ -153,4 +159,24 @@ func testCodeExchangeReadOnce(t *testing.T, f *fixture) {
 	if _, err := f.store.GetAuthorizeCodeSession(f.ctx, "code-sig", emptySession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		t.Errorf("code after commit: %v, want redeemed", err)
 	}
+}
+
+// testClock is a clock that moves only when told to.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Now()} }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

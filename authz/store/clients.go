@@ -87,7 +87,7 @@ func (s *Store) CreateClient(ctx context.Context, spec ClientSpec) (client *Clie
 // never written by a login, so inside a transaction that has sent nothing
 // yet the client is read from the pool, not through the transaction.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	now := time.Now()
+	now := s.now()
 	if c, ok := s.clients.get(id, now); ok {
 		return c, nil
 	}

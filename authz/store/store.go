@@ -26,6 +26,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	hasher  *SecretHasher
 	clients *clientCache // nil: every GetClient reads Postgres
+	now     func() time.Time
 }
 
 var (
@@ -56,10 +57,20 @@ func WithClientCache(ttl time.Duration) Option {
 	}
 }
 
+// WithClock sets the clock the client cache's TTL is measured with
+// (tests move it); default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
 // New returns a store over pool; hasher hashes the client secrets it makes
 // (the provider must use the same hasher to compare them).
 func New(pool *pgxpool.Pool, hasher *SecretHasher, opts ...Option) *Store {
-	s := &Store{pool: pool, hasher: hasher}
+	s := &Store{pool: pool, hasher: hasher, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}

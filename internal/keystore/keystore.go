@@ -79,6 +79,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	sealers map[Role]*sealer
 	ttl     time.Duration
+	now     func() time.Time
 
 	mu        sync.Mutex
 	cache     []storedKey
@@ -110,17 +111,32 @@ func (k storedKey) publishedAt(t time.Time) bool {
 // secretsKey (32 bytes, see ParseSecretsKey) and the resource secrets key
 // derived from it (DeriveResourceSecretsKey): what `serve` uses when no
 // resource secrets key is configured.
-func New(pool *pgxpool.Pool, secretsKey []byte) (*Store, error) {
+func New(pool *pgxpool.Pool, secretsKey []byte, opts ...Option) (*Store, error) {
 	if len(secretsKey) != SecretsKeyLength {
 		return nil, fmt.Errorf("secrets key is %d bytes, want %d (%s)", len(secretsKey), SecretsKeyLength, SecretsKeyHelp)
 	}
-	return Open(pool, Secrets{Authz: secretsKey, Resource: DeriveResourceSecretsKey(secretsKey)})
+	return Open(pool, Secrets{Authz: secretsKey, Resource: DeriveResourceSecretsKey(secretsKey)}, opts...)
+}
+
+// Option changes how a Store works.
+type Option func(*Store)
+
+// WithClock sets the clock that says which keys are active, published or
+// retired, and how old the cache is (tests move it instead of sleeping
+// through a publish-ahead or a grace); default time.Now. The database's
+// clock still stamps the keys a rotation writes.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.now = now
+		}
+	}
 }
 
 // Open returns a key store over pool holding the given secrets: it reads
 // (and can create) only the keys sealed for those roles. A resource server
 // opens it with Secrets{Resource: …} alone.
-func Open(pool *pgxpool.Pool, secrets Secrets) (*Store, error) {
+func Open(pool *pgxpool.Pool, secrets Secrets, opts ...Option) (*Store, error) {
 	sealers := map[Role]*sealer{}
 	if secrets.Authz != nil {
 		s, err := newSealer(secrets.Authz, LabelPrivateKeyEncryption, ErrWrongSecretsKey)
@@ -139,7 +155,11 @@ func Open(pool *pgxpool.Pool, secrets Secrets) (*Store, error) {
 	if len(sealers) == 0 {
 		return nil, errors.New("key store: no secrets key")
 	}
-	return &Store{pool: pool, sealers: sealers, ttl: DefaultCacheTTL}, nil
+	s := &Store{pool: pool, sealers: sealers, ttl: DefaultCacheTTL, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // holds reports whether the store has the secrets key of role.
@@ -179,7 +199,7 @@ func (s *Store) Refresh(ctx context.Context) error {
 func (s *Store) keys(ctx context.Context) ([]storedKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	age := time.Since(s.loadedAt)
+	age := s.now().Sub(s.loadedAt)
 	if s.cache != nil && age < s.ttl {
 		return s.cache, nil
 	}
@@ -203,7 +223,7 @@ func (s *Store) reloadInBackground() {
 	defer s.mu.Unlock()
 	s.reloading = false
 	if err == nil {
-		s.cache, s.loadedAt = keys, time.Now()
+		s.cache, s.loadedAt = keys, s.now()
 	}
 }
 
@@ -212,7 +232,7 @@ func (s *Store) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cache, s.loadedAt = keys, time.Now()
+	s.cache, s.loadedAt = keys, s.now()
 	return nil
 }
 
@@ -273,7 +293,7 @@ func (s *Store) newest(ctx context.Context, use, alg string) (jose.JSONWebKey, e
 	if err != nil {
 		return jose.JSONWebKey{}, err
 	}
-	now := time.Now()
+	now := s.now()
 	for _, k := range keys {
 		if k.use == use && (alg == "" || k.alg == alg) && k.usableAt(now) {
 			return k.jwk, nil
@@ -304,7 +324,7 @@ func (s *Store) PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := s.now()
 	var public []jose.JSONWebKey
 	for _, k := range keys {
 		if k.use == UseSig && k.publishedAt(now) {
