@@ -14,6 +14,7 @@ import (
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/pgtest"
 )
 
 // BenchmarkLogin is the whole silent login, authorize then token, as 64
@@ -37,8 +38,8 @@ func BenchmarkLogin(b *testing.B) {
 
 func benchmarkLogin(b *testing.B, alg, format string) {
 	const devices = 64
-	var statements atomic.Int64
-	srv := startServer(b, countStatements(&statements), config(func(c *authz.Config) { c.AccessTokenFormat = format }))
+	var statements pgtest.Tracer
+	srv := startServer(b, traceStatements(&statements), config(func(c *authz.Config) { c.AccessTokenFormat = format }))
 	sp := srv.client(store.ClientSpec{IDTokenSignedResponseAlg: alg}) // the access token is ES256 whatever alg is
 	conf, _ := srv.oauthConfig(b, sp)
 	phones := make([]device, devices)
@@ -91,7 +92,7 @@ func benchmarkLogin(b *testing.B, alg, format string) {
 			b.Fatal(err)
 		}
 	}
-	statementsBefore := statements.Load()
+	statementsBefore := statements.Statements()
 
 	var next atomic.Int64
 	durations := make([]time.Duration, b.N)
@@ -127,5 +128,5 @@ func benchmarkLogin(b *testing.B, alg, format string) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "flows/s")
 	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(durations[len(durations)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(statements.Load()-statementsBefore)/float64(b.N), "stmts/flow")
+	b.ReportMetric(float64(statements.Statements()-statementsBefore)/float64(b.N), "stmts/flow")
 }

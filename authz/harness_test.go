@@ -68,29 +68,15 @@ type serverSetup struct {
 	registry  *prometheus.Registry // when set, the server's metrics and httpx's are registered on it
 	accessLog io.Writer            // when set, the handler is wrapped in httpx.Observe logging here
 	now       func() time.Time     // the abuse limits' clock; nil: time.Now
+	keysNow   func() time.Time     // the key store's clock; nil: time.Now
 	consent   authz.Consent        // decides operator-token requests; nil: all allowed
 }
 
-// countStatements makes the server's pool count every statement it sends.
-func countStatements(n *atomic.Int64) serverOption {
-	return func(s *serverSetup) { s.tracer = statementCounter{n} }
+// traceStatements makes the server's pool report every statement it sends
+// to tracer.
+func traceStatements(tracer *pgtest.Tracer) serverOption {
+	return func(s *serverSetup) { s.tracer = tracer }
 }
-
-// statementCounter is a pgx tracer counting statements, batched or not.
-type statementCounter struct{ n *atomic.Int64 }
-
-func (c statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (c statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
-	c.n.Add(1)
-}
-func (statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 func config(f func(*authz.Config)) serverOption { return func(s *serverSetup) { f(&s.cfg) } }
 
@@ -146,13 +132,13 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 		}
 		db = &pgtest.DB{Name: db.Name, URL: db.URL, Pool: pool}
 	}
-	keys, openKeys := newTestKeys(t, db, secretsKey)
+	keys, openKeys := newTestKeys(t, db, secretsKey, keystore.WithClock(setup.keysNow))
 	logOut := io.Discard
 	if setup.accessLog != nil {
 		logOut = setup.accessLog
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
-	deps := authz.Deps{Store: st, SecretHasher: hasher, Keys: keys, Resolver: setup.resolver, Logger: logger, Now: setup.now, Consent: setup.consent}
+	deps := authz.Deps{Store: st, Keys: keys, Resolver: setup.resolver, Logger: logger, Now: setup.now, Consent: setup.consent}
 	if setup.registry != nil {
 		deps.Registerer = setup.registry
 	}

@@ -13,9 +13,9 @@ import (
 // newTestKeys is the real key store on the test database, with its keys
 // made (a signing key of each algorithm), and what the resource server opens
 // access tokens with.
-func newTestKeys(t testing.TB, db *pgtest.DB, secretsKey []byte) (*keystore.Store, contract.Keys) {
+func newTestKeys(t testing.TB, db *pgtest.DB, secretsKey []byte, opts ...keystore.Option) (*keystore.Store, contract.Keys) {
 	t.Helper()
-	ks, err := keystore.New(db.Pool, secretsKey)
+	ks, err := keystore.New(db.Pool, secretsKey, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

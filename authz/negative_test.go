@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +15,17 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
-	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
 )
+
+// movedClock is real time moved forward by what the test has advanced it:
+// the server's clock (Deps.Now) when a test needs time to pass.
+type movedClock struct{ offset atomic.Int64 }
+
+func (c *movedClock) now() time.Time          { return time.Now().Add(c.advanced()) }
+func (c *movedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *movedClock) advanced() time.Duration { return time.Duration(c.offset.Load()) }
 
 // authorizeURL is an authorization request with PKCE S256 and a state.
 func authorizeURL(conf *oauth2.Config, verifier string, extra ...oauth2.AuthCodeOption) string {
@@ -145,7 +153,8 @@ func TestLoginHintNeverChangesWhoLogsIn(t *testing.T) {
 }
 
 func TestTokenRefusals(t *testing.T) {
-	srv := startServer(t, config(func(c *authz.Config) { c.AuthorizeCodeLifetime = time.Second }))
+	clock := &movedClock{}
+	srv := startServer(t, func(s *serverSetup) { s.now = clock.now })
 	sp := srv.client(store.ClientSpec{})
 	dev := srv.newDevice()
 	ctx := context.Background()
@@ -173,11 +182,18 @@ func TestTokenRefusals(t *testing.T) {
 		}
 	})
 	t.Run("expired code", func(t *testing.T) {
-		conf, code, verifier := srv.code(t, sp, dev)
-		time.Sleep(1100 * time.Millisecond)
-		_, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		lifetime := srv.server.Config().AuthorizeCodeLifetime
+		conf, early, earlyVerifier := srv.code(t, sp, dev)
+		_, late, lateVerifier := srv.code(t, sp, dev)
+		defer func() { clock.advance(-clock.advanced()) }()
+		clock.advance(lifetime - 5*time.Second)
+		if _, err := conf.Exchange(ctx, early, oauth2.VerifierOption(earlyVerifier)); err != nil {
+			t.Fatalf("a code 5 s before its expiry: %v", err)
+		}
+		clock.advance(10 * time.Second)
+		_, err := conf.Exchange(ctx, late, oauth2.VerifierOption(lateVerifier))
 		if e, _ := tokenError(t, err); e != "invalid_grant" {
-			t.Fatalf("got %s, want invalid_grant", e)
+			t.Fatalf("a code 5 s after its expiry: got %s, want invalid_grant", e)
 		}
 	})
 	t.Run("redirect_uri differs", func(t *testing.T) {

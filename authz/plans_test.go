@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/pgtest"
 )
 
 // A login's cost must not grow with history: every statement of the
@@ -78,7 +78,7 @@ type recordedStatement struct {
 func recordLoginStatements(t *testing.T) *planCheck {
 	t.Helper()
 	ctx := context.Background()
-	rec := &statementRecorder{}
+	rec := &pgtest.Tracer{Record: true}
 	srv := startServer(t, func(s *serverSetup) { s.tracer = rec })
 	sp := srv.client(store.ClientSpec{})
 	rs := srv.resourceServer(t)
@@ -88,7 +88,7 @@ func recordLoginStatements(t *testing.T) *planCheck {
 	if _, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatal(err)
 	}
-	rec.reset()
+	rec.Take()
 	conf, code, verifier = srv.code(t, sp, dev)
 	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
@@ -105,12 +105,11 @@ func recordLoginStatements(t *testing.T) *planCheck {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	p := &planCheck{ctx: ctx, srv: srv, clientID: sp.id, conn: conn}
-	for i, s := range rec.take() {
-		if skipPlan(s.sql) {
+	for i, s := range rec.Take() {
+		if skipPlan(s.SQL) {
 			continue
 		}
-		s.name = fmt.Sprintf("nv_plan_%d", i)
-		p.statements = append(p.statements, s)
+		p.statements = append(p.statements, recordedStatement{name: fmt.Sprintf("nv_plan_%d", i), sql: s.SQL, args: s.Args})
 	}
 	for _, want := range []string{"FROM network_sessions", "UPDATE oauth2_requests", "DELETE FROM oauth2_requests", "FROM oauth2_requests"} {
 		if !p.recorded(want) {
@@ -309,41 +308,3 @@ func sqlLiteral(t *testing.T, v any) string {
 }
 
 func oneLine(sql string) string { return strings.Join(strings.Fields(sql), " ") }
-
-// statementRecorder is a pgx tracer keeping every statement sent, batched
-// or not, with its arguments.
-type statementRecorder struct {
-	mu         sync.Mutex
-	statements []recordedStatement
-}
-
-func (r *statementRecorder) add(sql string, args []any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.statements = append(r.statements, recordedStatement{sql: sql, args: args})
-}
-
-func (r *statementRecorder) reset() { r.take() }
-
-func (r *statementRecorder) take() []recordedStatement {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.statements
-	r.statements = nil
-	return out
-}
-
-func (r *statementRecorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	r.add(d.SQL, d.Args)
-	return ctx
-}
-func (*statementRecorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (*statementRecorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (r *statementRecorder) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	r.add(d.SQL, d.Args)
-}
-func (*statementRecorder) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
-var _ pgx.BatchTracer = (*statementRecorder)(nil)

@@ -92,7 +92,7 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 	strategy := coreStrategy{
 		AccessTokenStrategy:   hmacTokens,
 		RefreshTokenStrategy:  hmacTokens,
-		AuthorizeCodeStrategy: hmacTokens,
+		AuthorizeCodeStrategy: clockedCodes{AuthorizeCodeStrategy: hmacTokens, now: backchannel.now}, // codeclock.go
 	}
 	if cfg.AccessTokenFormat != FormatOpaque {
 		strategy.AccessTokenStrategy = &jwtAccessTokens{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,16 +27,18 @@ import (
 type issued struct{ idToken, accessToken string }
 
 // `keys rotate`, run as another process would (its own key store), while
-// logins run: no request fails, the new key signs once published ahead, and
-// every token signed before (or after) the rotation still verifies against
-// the published keys, as the SP and the resource server check them.
+// logins run: no request fails, the new key is published at once and signs
+// only once the key store's clock has passed the publish-ahead, and every
+// token signed before (or after) the rotation still verifies against the
+// published keys, as the SP and the resource server check them.
 func TestKeyRotationUnderLoad(t *testing.T) {
 	const (
 		workers      = 8
-		publishAhead = 600 * time.Millisecond
-		serverCache  = 100 * time.Millisecond // the server's key cache, well under publishAhead
+		publishAhead = time.Minute // passed by moving the key store's clock
+		serverCache  = 100 * time.Millisecond
 	)
-	srv := startServer(t)
+	clock := &movedClock{}
+	srv := startServer(t, func(s *serverSetup) { s.keysNow = clock.now })
 	srv.keys.(*keystore.Store).SetCacheTTL(serverCache)
 	sp := srv.client(store.ClientSpec{})
 	conf, provider := srv.oauthConfig(t, sp)
@@ -75,7 +78,18 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// signedBy counts the logins so far whose ID token kid signed.
+	signedBy := func(kid string) (n, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, tok := range tokens {
+			if kidOf(t, tok.idToken) == kid {
+				n++
+			}
+		}
+		return n, len(tokens)
+	}
+	waitFor(t, "logins before the rotation", func() bool { n, _ := signedBy(before.KeyID); return n >= workers })
 	rotator, err := keystore.New(srv.db.Pool, srv.secretsKey)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +98,17 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rotate: %v", err)
 	}
-	time.Sleep(publishAhead + 3*serverCache + 500*time.Millisecond)
+	waitFor(t, "the new key in the server's JWKS", func() bool {
+		public, err := srv.keys.PublicSigningKeys(context.Background())
+		return err == nil && slices.ContainsFunc(public, func(k jose.JSONWebKey) bool { return k.KeyID == newKid })
+	})
+	_, published := signedBy(newKid)
+	waitFor(t, "logins with the new key published", func() bool { _, total := signedBy(newKid); return total >= published+workers })
+	if n, _ := signedBy(newKid); n > 0 {
+		t.Fatalf("%d tokens signed by the new key before its publish-ahead passed", n)
+	}
+	clock.advance(publishAhead)
+	waitFor(t, "logins signed by the new key", func() bool { n, _ := signedBy(newKid); return n >= workers })
 	stop.Store(true)
 	wg.Wait()
 
@@ -159,6 +183,27 @@ func fetchJWKS(t testing.TB, issuer string) jose.JSONWebKeySet {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// kidOf is the kid in the header of a compact JWS.
+func kidOf(t testing.TB, raw string) string {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		t.Errorf("ID token: %v", err)
+		return ""
+	}
+	return tok.Headers[0].KeyID
+}
+
+// waitFor polls cond every 10 ms for up to 10 s (what another goroutine
+// does, not time passing: clocks are moved).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s", what)
+		}
+	}
 }
 
 // verifyWith verifies a compact JWS against set and returns its kid.

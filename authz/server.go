@@ -23,10 +23,9 @@ import (
 
 // Deps are the collaborators of the server.
 type Deps struct {
-	// Store keeps clients, codes and tokens.
+	// Store keeps clients, codes and tokens; client secrets are compared
+	// with the hasher it makes them with (store.New).
 	Store *store.Store
-	// SecretHasher is the hasher the store made client secrets with.
-	SecretHasher *store.SecretHasher
 	// Keys serves the signing and encryption keys (keystore.Store).
 	Keys Keys
 	// Resolver says which subscriber holds an address at an instant.
@@ -75,8 +74,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Store == nil {
 		problems = append(problems, errors.New("a store is required"))
 	}
-	if deps.SecretHasher == nil {
-		problems = append(problems, errors.New("a client secret hasher is required"))
+	if deps.Store != nil && deps.Store.SecretHasher() == nil {
+		problems = append(problems, errors.New("the store has no client secret hasher"))
 	}
 	if deps.Keys == nil {
 		problems = append(problems, errors.New("a key store is required"))
@@ -102,7 +101,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		metrics:  newMetrics(deps.Registerer),
 	}
 	s.backchannel = newBackchannel(cfg, deps, s.subjects, s.limits.now)
-	s.provider, s.codes = newProvider(cfg, deps.Store, deps.SecretHasher, deps.Keys, func(clientID string) (bool, time.Duration) {
+	s.provider, s.codes = newProvider(cfg, deps.Store, deps.Store.SecretHasher(), deps.Keys, func(clientID string) (bool, time.Duration) {
 		return s.allowClient(clientID, "token")
 	}, s.backchannel)
 	metadata, err := newMetadata(cfg).marshal()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -32,18 +33,20 @@ type camaraTokens struct {
 // loopback address serve both.
 func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, newDatabase(t))
+	s := testbed.NewStack(t, "")
 	noSkew := []string{"--resource-clock-skew", "0s"}
-	a := s.serveApart(nil, noSkew, nil)
-	sp := s.createClient("camara-sp")
-	rs := s.createClient("camara-rs", "--can-read-phone-number")
+	a := s.ServeApart(nil, noSkew, nil)
+	sp := s.CreateClient("camara-sp")
+	rs := s.CreateClient("camara-rs", "--can-read-phone-number")
 
 	const number, other = "+33612300001", "+33612300002"
-	d := s.attach(a.servers, number, nthAddr(devicePrefix(), 1))
+	d := s.Attach(a.Network, number, testbed.NthAddr(testbed.DevicePrefix(), 1))
 
-	opaqueIssuer := s.startAuthz("", "--access-token-format", "opaque")
-	opaqueAPI, _ := s.startResource("", opaqueIssuer, append(noSkew, "--resource-token-format", "opaque",
+	opaqueIssuer, _ := s.StartAuthz("", "", "--access-token-format", "opaque")
+	opaqueAPI, _ := s.StartResource("", opaqueIssuer, append(noSkew, "--resource-token-format", "opaque",
 		"--resource-introspection-client-id", rs.ID, "--resource-introspection-client-secret", rs.Secret)...)
+	jwtShort, _ := s.StartAuthz("", a.Authz, "--access-token-lifetime", "10s")
+	opaqueShort, _ := s.StartAuthz("", opaqueIssuer, "--access-token-format", "opaque", "--access-token-lifetime", "10s")
 
 	formats := []struct {
 		name          string
@@ -51,26 +54,26 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		api           string // resource server base URL
 		expiredV0     string // the v0 code for an expired token
 	}{
-		{name: "jwt", issuer: a.authz, short: s.startAuthz(a.authz, "--access-token-lifetime", "10s"), api: a.resource, expiredV0: "42"},
+		{name: "jwt", issuer: a.Authz, short: jwtShort, api: a.Resource, expiredV0: "42"},
 		// Introspection says only "not active": the resource server cannot
 		// tell expired from revoked or unknown, hence 41.
-		{name: "opaque", issuer: opaqueIssuer, short: s.startAuthz(opaqueIssuer, "--access-token-format", "opaque", "--access-token-lifetime", "10s"),
-			api: opaqueAPI, expiredV0: "41"},
+		{name: "opaque", issuer: opaqueIssuer, short: opaqueShort, api: opaqueAPI, expiredV0: "41"},
 	}
 	tokens := make([]camaraTokens, len(formats))
 	var lastExpiry time.Time
 	for i, f := range formats {
-		short := mustLogin(t, d, f.short, sp, "openid", scopeVerify, scopeShare)
+		both := testbed.NewSP(t, f.issuer, sp, "openid", testbed.ScopeVerify, testbed.ScopeShare)
+		short := mustLogin(t, both.Via(t, f.short), d)
 		if short.Expiry.After(lastExpiry) {
 			lastExpiry = short.Expiry
 		}
-		valid := mustLogin(t, d, f.issuer, sp, "openid", scopeVerify, scopeShare).AccessToken
+		valid := mustLogin(t, both, d).AccessToken
 		mid := len(valid) / 2
 		flip := "A"
 		if valid[mid] == 'A' {
 			flip = "B"
 		}
-		used := mustLogin(t, d, f.issuer, sp, "openid", scopeVerify, scopeShare).AccessToken
+		used := mustLogin(t, both, d).AccessToken
 		if r, err := callAPI(&http.Client{Timeout: 10 * time.Second}, http.MethodPost, f.api+"/number-verification/v2/verify", used,
 			str(`{"phoneNumber":"`+number+`"}`), nil); err != nil || r.Status != http.StatusOK {
 			t.Fatalf("%s: the first use of a token: %v %+v", f.name, err, r)
@@ -78,11 +81,11 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		tokens[i] = camaraTokens{
 			used: used,
 			login: func(t *testing.T, scopes ...string) string {
-				return mustLogin(t, d, f.issuer, sp, scopes...).AccessToken
+				return mustLogin(t, testbed.NewSP(t, f.issuer, sp, scopes...), d).AccessToken
 			},
 			valid:      valid,
-			verifyOnly: mustLogin(t, d, f.issuer, sp, "openid", scopeVerify).AccessToken,
-			shareOnly:  mustLogin(t, d, f.issuer, sp, "openid", scopeShare).AccessToken,
+			verifyOnly: mustLogin(t, testbed.NewSP(t, f.issuer, sp, "openid", testbed.ScopeVerify), d).AccessToken,
+			shareOnly:  mustLogin(t, testbed.NewSP(t, f.issuer, sp, "openid", testbed.ScopeShare), d).AccessToken,
 			expired:    short.AccessToken,
 			tampered:   valid[:mid] + flip + valid[mid+1:],
 		}
@@ -104,7 +107,7 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 			return tk.login(t, append([]string{"openid"}, scopes...)...)
 		}
 	}
-	both := fresh(scopeVerify, scopeShare)
+	both := fresh(testbed.ScopeVerify, testbed.ScopeShare)
 	numberBody := str(`{"phoneNumber":"` + number + `"}`)
 	verifyCases := []verifyCase{
 		{"match_true_plain", both, numberBody, 200, "", "", true},
@@ -127,7 +130,7 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		{"invalid_token", func(*testing.T, camaraTokens) string { return "bm90LWEtdG9rZW4" }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
 		{"tampered_token", func(_ *testing.T, tk camaraTokens) string { return tk.tampered }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
 		{"missing_scope", func(_ *testing.T, tk camaraTokens) string { return tk.shareOnly }, numberBody, 403, "PERMISSION_DENIED", "50", nil},
-		{"verify_only_token", fresh(scopeVerify), numberBody, 200, "", "", true},
+		{"verify_only_token", fresh(testbed.ScopeVerify), numberBody, 200, "", "", true},
 		{"token_already_used", func(_ *testing.T, tk camaraTokens) string { return tk.used }, numberBody, 401, "UNAUTHENTICATED", "41", nil},
 	}
 	type shareCase struct {
@@ -138,7 +141,7 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 	}
 	shareCases := []shareCase{
 		{"success", both, 200, "", ""},
-		{"share_only_token", fresh(scopeShare), 200, "", ""},
+		{"share_only_token", fresh(testbed.ScopeShare), 200, "", ""},
 		{"token_already_used", func(_ *testing.T, tk camaraTokens) string { return tk.used }, 401, "UNAUTHENTICATED", "41"},
 		{"no_authorization", func(*testing.T, camaraTokens) string { return "" }, 401, "UNAUTHENTICATED", "40"},
 		{"expired_token", func(_ *testing.T, tk camaraTokens) string { return tk.expired }, 401, "UNAUTHENTICATED", "42"},
@@ -201,9 +204,9 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 
 	// The login itself: a device on Wi-Fi gets no token at all.
 	t.Run("device_not_on_the_network", func(t *testing.T) {
-		wifi := sim.NewDevice(nthAddr(devicePrefix(), 250), "", 1)
+		wifi := sim.NewDevice(testbed.NthAddr(testbed.DevicePrefix(), 250), "", 1)
 		defer wifi.Close()
-		_, err := silentLogin(t.Context(), wifi, a.authz, sp, "openid", scopeVerify)
+		_, err := testbed.NewSP(t, a.Authz, sp, "openid", testbed.ScopeVerify).Login(t.Context(), wifi)
 		if kind := sim.ErrorKindOf(err); kind != "oauth access_denied" {
 			t.Fatalf("got %s (%v), want access_denied", kind, err)
 		}

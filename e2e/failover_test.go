@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/numverify/numverify/internal/pgcluster"
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -22,7 +23,7 @@ import (
 // to both through one multi-host URL with target_session_attrs=read-write.
 // Under load (devices logging in, the SP verifying, single-use tokens), the
 // primary is stopped as a crash (pg_ctl stop -m immediate) and, a second
-// later, the standby promoted, as a failover manager would. The servers
+// later, the standby promoted, as a failover manager would. The testbed.Servers
 // must find the new primary by themselves within 10 s, answer only clean
 // 503s / temporarily_unavailable meanwhile and never a wrong subscriber;
 // and nothing the clients were answered for is lost: every token issued
@@ -44,7 +45,7 @@ func TestPostgresFailover(t *testing.T) {
 	if _, err := pgcluster.FindBinaries(); err != nil {
 		t.Fatal(err)
 	}
-	binary(t)
+	testbed.Binary(t)
 	ctx := context.Background()
 	began := time.Now()
 
@@ -68,9 +69,9 @@ func TestPostgresFailover(t *testing.T) {
 
 	dbURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/numverify?sslmode=disable&target_session_attrs=read-write",
 		primary.Port(), standby.Port())
-	s := newStack(t, dbURL)
-	sv := s.serve("--single-use-tokens", "--log-level", "warn")
-	sp := s.createClient("failover-sp")
+	s := testbed.NewStack(t, dbURL)
+	sv := s.Serve("--single-use-tokens", "--log-level", "warn")
+	sp := s.CreateClient("failover-sp")
 	t.Logf("primary, synchronous standby and numverify up in %v", time.Since(began).Round(time.Millisecond))
 
 	run := newFailoverLoad(t, s, sv, sp, 6)
@@ -105,7 +106,7 @@ func TestPostgresFailover(t *testing.T) {
 
 	hc := &http.Client{Timeout: 10 * time.Second}
 	t.Run("/readyz 200 on every server", func(t *testing.T) {
-		for _, base := range []string{sv.authz, sv.resource, sv.network} {
+		for _, base := range []string{sv.Authz, sv.Resource, sv.Network} {
 			if got := get(hc, base+"/readyz"); got != http.StatusOK {
 				t.Errorf("%s/readyz: %d after the failover", base, got)
 			}
@@ -117,7 +118,7 @@ func TestPostgresFailover(t *testing.T) {
 			t.Fatal("no token was held across the failover")
 		}
 		for _, tok := range held {
-			if err := verifyOwnNumber(hc, sv.resource, tok.token, tok.msisdn); err != nil {
+			if err := verifyOwnNumber(hc, sv.Resource, tok.token, tok.msisdn); err != nil {
 				t.Errorf("a token issued %v before the crash: %s", stopAt.Sub(tok.at).Round(time.Millisecond), loadErrorKind(err))
 			}
 		}
@@ -130,7 +131,7 @@ func TestPostgresFailover(t *testing.T) {
 		}
 		replayed := 0
 		for _, tok := range used {
-			err := verifyOwnNumber(hc, sv.resource, tok.token, tok.msisdn)
+			err := verifyOwnNumber(hc, sv.Resource, tok.token, tok.msisdn)
 			if err == nil {
 				replayed++
 				continue
@@ -152,21 +153,21 @@ func TestPostgresFailover(t *testing.T) {
 			len(used), lastSecond)
 	})
 	t.Run("revocations reach the resource server after the failover", func(t *testing.T) {
-		device := s.attach(sv, "+33612000077", nthAddr(devicePrefix(), 77))
-		l := mustLogin(t, device, sv.authz, sp, "openid", scopeVerify)
-		before := mustMetric(t, sv.resource, "numverify_resource_revoked_tokens")
+		device := s.Attach(sv.Network, "+33612000077", testbed.NthAddr(testbed.DevicePrefix(), 77))
+		l := mustLogin(t, testbed.NewSP(t, sv.Authz, sp, "openid", testbed.ScopeVerify), device)
+		before := testbed.Metric(t, sv.Resource, "numverify_resource_revoked_tokens", nil)
 		revoked := time.Now()
-		revoke(t, sv.authz, sp, l.AccessToken)
-		for mustMetric(t, sv.resource, "numverify_resource_revoked_tokens") <= before {
+		revoke(t, sv.Authz, sp, l.AccessToken)
+		for testbed.Metric(t, sv.Resource, "numverify_resource_revoked_tokens", nil) <= before {
 			if time.Since(revoked) > time.Second {
 				t.Fatal("the resource server does not hold a revocation 1 s after /revoke answered: its LISTEN is not on the new primary")
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		verifyAt(t, sv.resource, l.AccessToken, device.MSISDN, http.StatusUnauthorized)
+		verifyAt(t, sv.Resource, l.AccessToken, device.MSISDN, http.StatusUnauthorized)
 	})
-	if sv.proc.exited(0) {
-		t.Fatalf("numverify exited: %v", sv.proc.err)
+	if sv.Proc.Exited(0) {
+		t.Fatalf("numverify exited: %v", sv.Proc.Err())
 	}
 	t.Logf("whole test %v", time.Since(began).Round(time.Millisecond))
 }
@@ -212,8 +213,8 @@ type heldToken struct {
 // (single-use), the other half held for after the failover.
 type failoverLoad struct {
 	t       *testing.T
-	sv      servers
-	sp      oauthClient
+	sv      testbed.Servers
+	rp      *testbed.SP
 	devices []*sim.Device
 
 	mu       sync.Mutex
@@ -229,12 +230,12 @@ type failoverLoad struct {
 	wg     sync.WaitGroup
 }
 
-func newFailoverLoad(t *testing.T, s *stack, sv servers, sp oauthClient, workers int) *failoverLoad {
-	prefix := devicePrefix()
-	l := &failoverLoad{t: t, sv: sv, sp: sp, kinds: map[string]int{}, flows: map[string]int{}, phase: "before",
+func newFailoverLoad(t *testing.T, s *testbed.Stack, sv testbed.Servers, sp testbed.Client, workers int) *failoverLoad {
+	prefix := testbed.DevicePrefix()
+	l := &failoverLoad{t: t, sv: sv, rp: testbed.NewSP(t, sv.Authz, sp, "openid", testbed.ScopeVerify), kinds: map[string]int{}, flows: map[string]int{}, phase: "before",
 		lastOK: make([]time.Time, workers), stopCh: make(chan struct{})}
 	for i := range workers {
-		l.devices = append(l.devices, s.attach(sv, fmt.Sprintf("+3370%07d", 3000000+i), nthAddr(prefix, 10+i)))
+		l.devices = append(l.devices, s.Attach(sv.Network, fmt.Sprintf("+3370%07d", 3000000+i), testbed.NthAddr(prefix, 10+i)))
 	}
 	return l
 }
@@ -269,12 +270,12 @@ func (l *failoverLoad) worker(i int) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		login, err := silentLogin(ctx, d, l.sv.authz, l.sp, "openid", scopeVerify)
+		login, err := l.rp.Login(ctx, d)
 		cancel()
 		requests := 2
 		hold := n%2 == 1
 		if err == nil && !hold {
-			err = verifyOwnNumber(hc, l.sv.resource, login.AccessToken, d.MSISDN)
+			err = verifyOwnNumber(hc, l.sv.Resource, login.AccessToken, d.MSISDN)
 			requests++
 		}
 		now := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/numverify/numverify/internal/pgcluster"
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -25,7 +26,7 @@ const outage = 5 * time.Second
 // report must hold only those clean errors, none for the wrong subscriber,
 // and its failures must fit in the outage plus the recovery bound.
 func TestPostgresOutage(t *testing.T) {
-	binary(t)
+	testbed.Binary(t)
 	ctx := context.Background()
 	cluster, err := pgcluster.Start(ctx)
 	if errors.Is(err, pgcluster.ErrNoBinaries) {
@@ -39,25 +40,26 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, dbURL)
-	sv := s.serve("--database-max-conns", "40", "--single-use-tokens", "--log-level", "warn")
-	client := s.createClient("fault-sp")
+	s := testbed.NewStack(t, dbURL)
+	sv := s.Serve("--database-max-conns", "40", "--single-use-tokens", "--log-level", "warn")
+	client := s.CreateClient("fault-sp")
 
-	prefix := devicePrefix()
+	prefix := testbed.DevicePrefix()
 	const probeNumber = "+33612000001"
-	probe := s.attach(sv, probeNumber, nthAddr(prefix, 200))
+	probe := s.Attach(sv.Network, probeNumber, testbed.NthAddr(prefix, 200))
 	// Before the outage: single-use tokens for the API probes (a 503 must not
 	// use them up) and a code for the token probe.
-	beforeV2 := mustLogin(t, probe, sv.authz, client, "openid", scopeVerify)
-	beforeV0 := mustLogin(t, probe, sv.authz, client, "openid", scopeVerify)
-	pendingConf := confFor(sv.authz, client, "openid", scopeVerify)
-	pendingCode, pendingVerifier, err := authorize(ctx, probe, pendingConf)
+	spVerify := testbed.NewSP(t, sv.Authz, client, "openid", testbed.ScopeVerify)
+	spShare := testbed.NewSP(t, sv.Authz, client, "openid", testbed.ScopeShare)
+	beforeV2 := mustLogin(t, spVerify, probe)
+	beforeV0 := mustLogin(t, spVerify, probe)
+	pendingCode, pendingReq, err := spVerify.Authorize(ctx, probe, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	bench := s.startBench(sv, client, prefix, "+33700100000", 6, 12*time.Second)
-	waitForLoad(t, sv.authz, 30, bench)
+	bench := startBench(s, sv, client, prefix, "+33700100000", 6, 12*time.Second)
+	waitForLoad(t, sv.Authz, 30, bench)
 	time.Sleep(time.Second)
 
 	stopAt := time.Now()
@@ -70,7 +72,7 @@ func TestPostgresOutage(t *testing.T) {
 	rounds := 0
 	for time.Since(stopAt) < outage-500*time.Millisecond {
 		rounds++
-		for _, p := range outageProbes(sv, s.adminToken, probe, client, beforeV2.AccessToken, beforeV0.AccessToken, pendingCode, pendingConf, pendingVerifier) {
+		for _, p := range outageProbes(sv, s.AdminToken, probe, spVerify, beforeV2.AccessToken, beforeV0.AccessToken, pendingCode, pendingReq) {
 			start := time.Now()
 			problem := p.check(probeClient)
 			if took := time.Since(start); took > 5*time.Second {
@@ -96,10 +98,10 @@ func TestPostgresOutage(t *testing.T) {
 	// device's) within 5 seconds, the same numverify process.
 	var recovered time.Duration
 	for recovered == 0 {
-		l, err := silentLogin(ctx, probe, sv.authz, client, "openid", scopeShare)
+		l, err := spShare.Login(ctx, probe)
 		if err == nil {
 			var number string
-			number, err = sharedNumber(probeClient, sv.api("v2"), l.AccessToken)
+			number, err = sharedNumber(probeClient, sv.API("v2"), l.AccessToken)
 			if err == nil && number != probeNumber {
 				t.Fatalf("after the outage the token is for %s, the device is %s", number, probeNumber)
 			}
@@ -117,7 +119,7 @@ func TestPostgresOutage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("first full flow succeeded %v after Postgres returned", recovered.Round(time.Millisecond))
-	for _, base := range []string{sv.authz, sv.resource, sv.network} {
+	for _, base := range []string{sv.Authz, sv.Resource, sv.Network} {
 		for {
 			r, err := callAPI(probeClient, http.MethodGet, base+"/readyz", "", nil, nil)
 			if err == nil && r.Status == http.StatusOK {
@@ -134,12 +136,12 @@ func TestPostgresOutage(t *testing.T) {
 	// The single-use tokens refused with 503 were not used up, and still
 	// verify the device's number; the code survived too.
 	for edition, token := range map[string]string{"v2": beforeV2.AccessToken, "v0": beforeV0.AccessToken} {
-		r, err := callAPI(probeClient, http.MethodPost, sv.api(edition)+"/verify", token, str(`{"phoneNumber":"`+probeNumber+`"}`), nil)
+		r, err := callAPI(probeClient, http.MethodPost, sv.API(edition)+"/verify", token, str(`{"phoneNumber":"`+probeNumber+`"}`), nil)
 		if err != nil || r.Status != http.StatusOK || r.JSON["devicePhoneNumberVerified"] != true {
 			t.Errorf("%s verify after the outage with a token refused during it: %v %+v", edition, err, r)
 		}
 	}
-	if _, err := exchange(ctx, pendingConf, pendingCode, pendingVerifier); err != nil {
+	if _, err := spVerify.Exchange(ctx, pendingCode, pendingReq); err != nil {
 		t.Errorf("the code refused during the outage cannot be redeemed after it: %v", err)
 	}
 
@@ -162,8 +164,8 @@ func TestPostgresOutage(t *testing.T) {
 	if okBetween(rep, 0, first-1) == 0 || okBetween(rep, last+1, len(rep.PerTick)) == 0 {
 		t.Errorf("flows must succeed before and after the outage\n%+v", rep.PerTick)
 	}
-	if proc := sv.proc; proc.exited(0) {
-		t.Fatalf("numverify exited: %v", proc.err)
+	if proc := sv.Proc; proc.Exited(0) {
+		t.Fatalf("numverify exited: %v", proc.Err())
 	}
 }
 
@@ -181,9 +183,9 @@ type outageProbe struct {
 	check func(*http.Client) string // "" when the answer is right
 }
 
-func outageProbes(sv servers, adminToken string, d *sim.Device, c oauthClient, tokenV2, tokenV0, code string, conf oauthConf, verifier string) []outageProbe {
+func outageProbes(sv testbed.Servers, adminToken string, d *sim.Device, sp *testbed.SP, tokenV2, tokenV0, code string, pending sim.AuthRequest) []outageProbe {
 	var probes []outageProbe
-	for _, base := range []string{sv.authz, sv.resource, sv.network} {
+	for _, base := range []string{sv.Authz, sv.Resource, sv.Network} {
 		probes = append(probes,
 			outageProbe{base + "/healthz", func(hc *http.Client) string { return wantStatus(get(hc, base+"/healthz"), 200) }},
 			outageProbe{base + "/readyz", func(hc *http.Client) string { return wantStatus(get(hc, base+"/readyz"), 503) }})
@@ -192,7 +194,7 @@ func outageProbes(sv servers, adminToken string, d *sim.Device, c oauthClient, t
 		outageProbe{"authorize", func(*http.Client) string {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, err := silentLogin(ctx, d, sv.authz, c, "openid", scopeVerify)
+			_, err := sp.Login(ctx, d)
 			// Without Postgres the client and its redirect URIs cannot be
 			// checked, so a page (503) is as right as a redirect: it must
 			// never redirect to a URI it could not check.
@@ -208,22 +210,22 @@ func outageProbes(sv servers, adminToken string, d *sim.Device, c oauthClient, t
 		outageProbe{"token", func(*http.Client) string {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, err := exchange(ctx, conf, code, verifier)
+			_, err := sp.Exchange(ctx, code, pending)
 			if kind := sim.ErrorKindOf(err); kind != "http 503 temporarily_unavailable" {
 				return fmt.Sprintf("got %s (%v), want 503 temporarily_unavailable", kind, err)
 			}
 			return ""
 		}},
 		outageProbe{"v2 verify", func(hc *http.Client) string {
-			return wantAPIError(hc, sv.api("v2")+"/verify", tokenV2, d.MSISDN, "UNAVAILABLE")
+			return wantAPIError(hc, sv.API("v2")+"/verify", tokenV2, d.MSISDN, "UNAVAILABLE")
 		}},
 		outageProbe{"v0 verify", func(hc *http.Client) string {
-			return wantAPIError(hc, sv.api("v0")+"/verify", tokenV0, d.MSISDN, "5")
+			return wantAPIError(hc, sv.API("v0")+"/verify", tokenV0, d.MSISDN, "5")
 		}},
 		outageProbe{"network lookup", func(hc *http.Client) string {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, err := (&sim.NetworkAdmin{BaseURL: sv.network, Token: adminToken, HTTP: hc}).Lookup(ctx, d.Addr)
+			_, err := (&sim.NetworkAdmin{BaseURL: sv.Network, Token: adminToken, HTTP: hc}).Lookup(ctx, d.Addr)
 			var apiErr *sim.APIError
 			if !errors.As(err, &apiErr) || apiErr.Status != 503 {
 				return fmt.Sprintf("got %v, want 503", err)
@@ -261,11 +263,11 @@ func get(hc *http.Client, u string) int {
 	return resp.StatusCode
 }
 
-func mustLogin(t testing.TB, d *sim.Device, authz string, c oauthClient, scopes ...string) *login {
+func mustLogin(t testing.TB, sp *testbed.SP, d *sim.Device) *sim.Tokens {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := silentLogin(ctx, d, authz, c, scopes...)
+	l, err := sp.Login(ctx, d)
 	if err != nil {
 		t.Fatalf("silent login of %s from %s: %v", d.MSISDN, d.Addr, err)
 	}

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
-// TestLogHygiene is issue 6's log check: the three servers run as separate
+// TestLogHygiene is issue 6's log check: the three testbed.Servers run as separate
 // processes with JSON logs at debug level; a whole flow and its usual
 // mistakes go through them (attach, lookup, authorize with a login_hint,
 // token, verify plain and hashed on v2 and v0, a wrong and a malformed
@@ -27,32 +26,31 @@ import (
 // that must be there (one per request, with route and x-correlator) are.
 func TestLogHygiene(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, newDatabase(t))
+	s := testbed.NewStack(t, "")
 	debug := []string{"--log-level", "debug", "--log-format", "json"}
 	// Reusable tokens: one token makes every call below, the revocation last.
-	a := s.serveApart(append([]string{"--database-max-conns", "8"}, debug...), append([]string{"--single-use-tokens=false"}, debug...), debug)
-	client := s.createClient("log-sp")
+	a := s.ServeApart(append([]string{"--database-max-conns", "8"}, debug...), append([]string{"--single-use-tokens=false"}, debug...), debug)
+	client := s.CreateClient("log-sp")
 
 	const number, other = "+33612345678", "+33698765432"
-	prefix := devicePrefix()
+	prefix := testbed.DevicePrefix()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := s.attach(a.servers, number, nthAddr(prefix, 10))
-	admin := &sim.NetworkAdmin{BaseURL: a.network, Token: s.adminToken}
+	d := s.Attach(a.Network, number, testbed.NthAddr(prefix, 10))
+	admin := &sim.NetworkAdmin{BaseURL: a.Network, Token: s.AdminToken}
 	if held, err := admin.Lookup(ctx, d.Addr); err != nil || held == nil || held.MSISDN != number {
 		t.Fatalf("lookup: %+v %v", held, err)
 	}
 
-	conf := confFor(a.authz, client, "openid", scopeVerify, scopeShare)
-	code, verifier, err := authorize(ctx, d, conf, oauth2.SetAuthURLParam("login_hint", "tel:"+number))
+	sp := testbed.NewSP(t, a.Authz, client, "openid", testbed.ScopeVerify, testbed.ScopeShare)
+	code, req, err := sp.Authorize(ctx, d, number)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := exchange(ctx, conf, code, verifier)
+	l, err := sp.Exchange(ctx, code, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Code = code
 
 	hc := &http.Client{Timeout: 10 * time.Second}
 	correlator := map[string]string{"x-correlator": "log-hygiene-correlator"}
@@ -68,19 +66,19 @@ func TestLogHygiene(t *testing.T) {
 		return r
 	}
 	hash := sha(number)
-	api(http.MethodPost, a.api("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"`+number+`"}`), 200)
-	api(http.MethodPost, a.api("v0")+"/verify", l.AccessToken, str(`{"hashedPhoneNumber":"`+strings.ToUpper(hash)+`"}`), 200)
-	api(http.MethodPost, a.api("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"`+other+`"}`), 200)
-	api(http.MethodPost, a.api("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"0612345678"}`), 400)
-	api(http.MethodPost, a.api("v0")+"/verify", l.AccessToken, str(`{"phoneNumber":"33612345678","x":1}`), 400)
-	if r := api(http.MethodGet, a.api("v2")+"/device-phone-number", l.AccessToken, nil, 200); r.JSON["devicePhoneNumber"] != number {
+	api(http.MethodPost, a.API("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"`+number+`"}`), 200)
+	api(http.MethodPost, a.API("v0")+"/verify", l.AccessToken, str(`{"hashedPhoneNumber":"`+strings.ToUpper(hash)+`"}`), 200)
+	api(http.MethodPost, a.API("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"`+other+`"}`), 200)
+	api(http.MethodPost, a.API("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"0612345678"}`), 400)
+	api(http.MethodPost, a.API("v0")+"/verify", l.AccessToken, str(`{"phoneNumber":"33612345678","x":1}`), 400)
+	if r := api(http.MethodGet, a.API("v2")+"/device-phone-number", l.AccessToken, nil, 200); r.JSON["devicePhoneNumber"] != number {
 		t.Fatalf("share: %s", r.Body)
 	}
-	api(http.MethodGet, a.api("v0")+"/device-phone-number", l.AccessToken, nil, 200)
-	api(http.MethodGet, a.authz+"/userinfo", l.AccessToken, nil, 200)
+	api(http.MethodGet, a.API("v0")+"/device-phone-number", l.AccessToken, nil, 200)
+	api(http.MethodGet, a.Authz+"/userinfo", l.AccessToken, nil, 200)
 
 	form := func(path string, values url.Values, id, secret string) int {
-		req, _ := http.NewRequest(http.MethodPost, a.authz+path, strings.NewReader(values.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, a.Authz+path, strings.NewReader(values.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 		resp, err := hc.Do(req)
@@ -93,11 +91,11 @@ func TestLogHygiene(t *testing.T) {
 	if status := form("/introspect", url.Values{"token": {l.AccessToken}}, client.ID, client.Secret); status != 200 {
 		t.Errorf("introspect: %d", status)
 	}
-	if status := form("/token", url.Values{"grant_type": {"authorization_code"}, "code": {l.Code},
-		"redirect_uri": {client.Redirect}, "code_verifier": {verifier}}, client.ID, client.Secret+"x"); status != 401 {
+	if status := form("/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {client.Redirect}, "code_verifier": {req.Verifier}}, client.ID, client.Secret+"x"); status != 401 {
 		t.Errorf("token with a wrong secret: %d, want 401", status)
 	}
-	if _, err := exchange(ctx, conf, code, verifier); sim.ErrorKindOf(err) != "http 400 invalid_grant" {
+	if _, err := sp.Exchange(ctx, code, req); sim.ErrorKindOf(err) != "http 400 invalid_grant" {
 		t.Errorf("the code replayed: %v, want invalid_grant", err)
 	}
 	if status := form("/revoke", url.Values{"token": {l.AccessToken}}, client.ID, client.Secret); status != 200 {
@@ -107,7 +105,7 @@ func TestLogHygiene(t *testing.T) {
 	// refused within a second or two (revocation by NOTIFY).
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		r, err := callAPI(hc, http.MethodPost, a.api("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"`+number+`"}`), correlator)
+		r, err := callAPI(hc, http.MethodPost, a.API("v2")+"/verify", l.AccessToken, str(`{"phoneNumber":"`+number+`"}`), correlator)
 		if err == nil && r.Status == 401 {
 			break
 		}
@@ -116,14 +114,14 @@ func TestLogHygiene(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	wifi := sim.NewDevice(nthAddr(prefix, 99), "", 1)
+	wifi := sim.NewDevice(testbed.NthAddr(prefix, 99), "", 1)
 	defer wifi.Close()
-	if _, _, err := authorize(ctx, wifi, conf, oauth2.SetAuthURLParam("login_hint", "tel:"+number)); sim.ErrorKindOf(err) != "oauth access_denied" {
+	if _, _, err := sp.Authorize(ctx, wifi, number); sim.ErrorKindOf(err) != "oauth access_denied" {
 		t.Errorf("device on Wi-Fi: %v, want access_denied", err)
 	}
 
 	time.Sleep(200 * time.Millisecond) // the last access-log lines
-	logs := map[string]string{"authz": a.authzProc.output(), "resource": a.resourceProc.output(), "network": a.networkProc.output()}
+	logs := map[string]string{"authz": a.AuthzProc.Output(), "resource": a.ResourceProc.Output(), "network": a.NetworkProc.Output()}
 
 	secrets := []struct{ what, value string }{
 		{"the number (E.164)", number},
@@ -136,12 +134,12 @@ func TestLogHygiene(t *testing.T) {
 		{"the number's SHA-256 (upper case)", strings.ToUpper(hash)},
 		{"the access token", l.AccessToken},
 		{"the access token's last segment", lastSegment(l.AccessToken)},
-		{"the ID token", l.IDToken},
-		{"the ID token's signature", lastSegment(l.IDToken)},
-		{"the code", l.Code},
-		{"the PKCE verifier", verifier},
+		{"the ID token", l.RawIDToken},
+		{"the ID token's signature", lastSegment(l.RawIDToken)},
+		{"the code", code},
+		{"the PKCE verifier", req.Verifier},
 		{"the client secret", client.Secret},
-		{"the network admin token", s.adminToken},
+		{"the network admin token", s.AdminToken},
 	}
 	for server, out := range logs {
 		for _, sec := range secrets {

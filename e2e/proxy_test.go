@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
+	"github.com/numverify/numverify/sim"
+
+	"github.com/numverify/numverify/internal/testbed"
 )
 
 // Issue 9: the device's address behind real proxies, the way operators run
@@ -75,20 +77,20 @@ type proxyRoute struct {
 
 func TestClientAddressBehindProxies(t *testing.T) {
 	requireProxies(t)
-	s := newStack(t, newDatabase(t))
-	sv := s.serve()
-	sp := s.createClient("proxy-sp")
+	s := testbed.NewStack(t, "")
+	sv := s.Serve()
+	sp := s.CreateClient("proxy-sp")
 
-	// Two authorization servers on the same database: one reading
+	// Two authorization testbed.Servers on the same database: one reading
 	// X-Forwarded-For (and the port from X-Real-Port) from nginx and HAProxy
 	// in HTTP mode, one behind HAProxy in TCP mode with the PROXY protocol.
 	// Both name the direct server's URL as issuer, so the resource server of
 	// `serve` accepts their tokens.
-	xffAuthz := s.startAuthz(sv.authz, "--client-address-from", "x-forwarded-for",
+	xffAuthz, _ := s.StartAuthz("", sv.Authz, "--client-address-from", "x-forwarded-for",
 		"--trusted-proxies", nginxSource+","+haproxySource, "--client-port-header", "X-Real-Port")
-	ppAuthz := s.startAuthz(sv.authz, "--client-address-from", "proxy-protocol", "--trusted-proxies", haproxySource)
+	ppAuthz, _ := s.StartAuthz("", sv.Authz, "--client-address-from", "proxy-protocol", "--trusted-proxies", haproxySource)
 
-	ports := freePorts(t, 4)
+	ports := testbed.FreePorts(t, 4)
 	nginxURL := startNginx(t, ports[0], hostPort(t, xffAuthz))
 	haproxyHTTP, haproxyPP1, haproxyPP2 := startHAProxy(t, ports[1:], hostPort(t, xffAuthz), hostPort(t, ppAuthz))
 	routes := []proxyRoute{
@@ -98,20 +100,22 @@ func TestClientAddressBehindProxies(t *testing.T) {
 		{"haproxy send-proxy-v2", haproxyPP2, true},
 	}
 
-	prefix := devicePrefix()
-	victim, victimMSISDN := nthAddr(prefix, 7), "+33612"+randomDigits(6)
-	offNetwork := nthAddr(prefix, 66)
-	s.run("network", "attach", "--msisdn", victimMSISDN, "--ip", victim.String())
+	prefix := testbed.DevicePrefix()
+	victim, victimMSISDN := testbed.NthAddr(prefix, 7), "+33612"+randomDigits(6)
+	offNetwork := testbed.NthAddr(prefix, 66)
+	s.Run("network", "attach", "--msisdn", victimMSISDN, "--ip", victim.String())
 	// Behind CGNAT: two subscribers on one public address, by port block.
-	public := nthAddr(prefix, 100)
+	public := testbed.NthAddr(prefix, 100)
 	cgnatA, cgnatB := "+33613"+randomDigits(6), "+33614"+randomDigits(6)
-	s.run("network", "attach", "--msisdn", cgnatA, "--ip", public.String(), "--ports", "41000-41999")
-	s.run("network", "attach", "--msisdn", cgnatB, "--ip", public.String(), "--ports", "42000-42999")
+	s.Run("network", "attach", "--msisdn", cgnatA, "--ip", public.String(), "--ports", "41000-41999")
+	s.Run("network", "attach", "--msisdn", cgnatB, "--ip", public.String(), "--ports", "42000-42999")
 
+	share := testbed.NewSP(t, sv.Authz, sp, "openid", testbed.ScopeShare)
 	for _, route := range routes {
 		t.Run(route.name, func(t *testing.T) {
+			rp := share.Via(t, route.base)
 			t.Run("device logs in as itself", func(t *testing.T) {
-				if got := loginThrough(t, sv, route.base, sp, victim, 0, nil); got != victimMSISDN {
+				if got := loginThrough(t, sv, rp, victim, 0, nil); got != victimMSISDN {
 					t.Fatalf("logged in as %q, want the device's own number", got)
 				}
 			})
@@ -127,15 +131,15 @@ func TestClientAddressBehindProxies(t *testing.T) {
 					"garbage then victim":    {"X-Forwarded-For": {`"[, ` + victim.String()}, "Forwarded": {`for="` + victim.String()}},
 				} {
 					t.Run(name, func(t *testing.T) {
-						wantRefused(t, route.base, sp, offNetwork, 0, header)
+						wantRefused(t, rp, offNetwork, 0, header)
 					})
 				}
 			})
 			t.Run("CGNAT: the source port decides", func(t *testing.T) {
-				if got := loginThrough(t, sv, route.base, sp, public, 41000, nil); got != cgnatA {
+				if got := loginThrough(t, sv, rp, public, 41000, nil); got != cgnatA {
 					t.Fatalf("from port block 41000-41999 logged in as %q, want the subscriber holding it", got)
 				}
-				if got := loginThrough(t, sv, route.base, sp, public, 42000, nil); got != cgnatB {
+				if got := loginThrough(t, sv, rp, public, 42000, nil); got != cgnatB {
 					t.Fatalf("from port block 42000-42999 logged in as %q, want the subscriber holding it", got)
 				}
 			})
@@ -149,7 +153,7 @@ func TestClientAddressBehindProxies(t *testing.T) {
 					"all of them":      {"X-Forwarded-Port": {"41500"}, "X-Real-Port": {"41500"}, "Forwarded": {`for="` + public.String() + `:41500"`}},
 				} {
 					t.Run(name, func(t *testing.T) {
-						wantRefused(t, route.base, sp, public, 45000, header)
+						wantRefused(t, rp, public, 45000, header)
 					})
 				}
 			})
@@ -162,7 +166,7 @@ func TestClientAddressBehindProxies(t *testing.T) {
 			t.Fatalf("answered %q; want the connection closed", firstLine(answer))
 		}
 		// Without one, the same peer is served as itself: not on the network.
-		wantRefused(t, ppAuthz, sp, offNetwork, 0, http.Header{"Forwarded": {"for=" + victim.String()}})
+		wantRefused(t, share.Via(t, ppAuthz), offNetwork, 0, http.Header{"Forwarded": {"for=" + victim.String()}})
 	})
 	t.Run("trusted peer without a PROXY header is refused", func(t *testing.T) {
 		if answer, err := rawRequest(netip.MustParseAddr(haproxySource), hostPort(t, ppAuthz), ""); err == nil {
@@ -175,8 +179,8 @@ func TestClientAddressBehindProxies(t *testing.T) {
 // proxies and the peer as source, or a proxy source without trusted proxies,
 // reporting every problem at once.
 func TestClientAddressFlagsRefused(t *testing.T) {
-	s := newStack(t, newDatabase(t))
-	port := freePorts(t, 1)[0]
+	s := testbed.NewStack(t, "")
+	port := testbed.FreePorts(t, 1)[0]
 	for name, tc := range map[string]struct {
 		args []string
 		want []string
@@ -191,16 +195,16 @@ func TestClientAddressFlagsRefused(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := s.start(append([]string{"serve", "authz", "--authz-addr", "127.0.0.1:" + port}, tc.args...)...)
-			if !p.exited(30 * time.Second) {
+			p := s.Start(append([]string{"serve", "authz", "--authz-addr", "127.0.0.1:" + port}, tc.args...)...)
+			if !p.Exited(30 * time.Second) {
 				t.Fatal("serve authz started")
 			}
-			if p.exitCode() == 0 {
-				t.Fatalf("exit 0\n%s", p.tail(20))
+			if p.ExitCode() == 0 {
+				t.Fatalf("exit 0\n%s", p.Tail(20))
 			}
 			for _, want := range tc.want {
-				if !strings.Contains(p.output(), want) {
-					t.Errorf("output does not say %q:\n%s", want, p.tail(20))
+				if !strings.Contains(p.Output(), want) {
+					t.Errorf("output does not say %q:\n%s", want, p.Tail(20))
 				}
 			}
 		})
@@ -208,20 +212,19 @@ func TestClientAddressFlagsRefused(t *testing.T) {
 }
 
 // loginThrough logs the device at addr (source port in the block starting
-// at portBlock, or any port when 0) in through the proxy at base, exchanges
-// the code and asks the resource server whose number it is.
-func loginThrough(t *testing.T, sv servers, base string, sp oauthClient, addr netip.Addr, portBlock int, header http.Header) string {
+// at portBlock, or any port when 0) in with rp (through the proxy it goes
+// via), exchanges the code and asks the resource server whose number it is.
+func loginThrough(t *testing.T, sv testbed.Servers, rp *testbed.SP, addr netip.Addr, portBlock int, header http.Header) string {
 	t.Helper()
-	conf := confFor(base, sp, "openid", scopeShare)
-	code, verifier, errCode := authorizeFrom(t, conf, addr, portBlock, header)
+	code, req, errCode := authorizeFrom(t, rp, addr, portBlock, header)
 	if code == "" {
 		t.Fatalf("from %s: error=%q, want a code", addr, errCode)
 	}
-	l, err := exchange(context.Background(), conf, code, verifier)
+	l, err := rp.Exchange(context.Background(), code, req)
 	if err != nil {
 		t.Fatalf("exchange: %v", err)
 	}
-	r, err := callAPI(&http.Client{Timeout: 10 * time.Second}, http.MethodGet, sv.api("v2")+"/device-phone-number", l.AccessToken, nil, nil)
+	r, err := callAPI(&http.Client{Timeout: 10 * time.Second}, http.MethodGet, sv.API("v2")+"/device-phone-number", l.AccessToken, nil, nil)
 	if err != nil || r.Status != http.StatusOK {
 		t.Fatalf("device-phone-number: %v %v %s", r, err, rBody(r))
 	}
@@ -238,10 +241,9 @@ func rBody(r *apiResponse) string {
 
 // wantRefused sends the authorization request with header from addr and
 // wants access_denied, never a code.
-func wantRefused(t *testing.T, base string, sp oauthClient, addr netip.Addr, portBlock int, header http.Header) {
+func wantRefused(t *testing.T, rp *testbed.SP, addr netip.Addr, portBlock int, header http.Header) {
 	t.Helper()
-	conf := confFor(base, sp, "openid", scopeShare)
-	code, _, errCode := authorizeFrom(t, conf, addr, portBlock, header)
+	code, _, errCode := authorizeFrom(t, rp, addr, portBlock, header)
 	if code != "" || errCode != "access_denied" {
 		t.Fatalf("from %s with %v: code %t, error %q; want access_denied", addr, header, code != "", errCode)
 	}
@@ -251,12 +253,10 @@ func wantRefused(t *testing.T, base string, sp oauthClient, addr netip.Addr, por
 // addr, from a source port in [portBlock, portBlock+1000) when portBlock > 0,
 // with extra headers, on a connection of its own, and returns the code or
 // the error of the redirect.
-func authorizeFrom(t *testing.T, conf oauthConf, addr netip.Addr, portBlock int, header http.Header) (code, verifier, errCode string) {
+func authorizeFrom(t *testing.T, rp *testbed.SP, addr netip.Addr, portBlock int, header http.Header) (code string, auth sim.AuthRequest, errCode string) {
 	t.Helper()
-	verifier, state := oauth2.GenerateVerifier(), rand.Text()
-	u := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rand.Text()),
-		oauth2.SetAuthURLParam("prompt", "none"))
-	req, err := http.NewRequest(http.MethodGet, u, nil)
+	auth = rp.NewAuthRequest("")
+	req, err := http.NewRequest(http.MethodGet, auth.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +274,10 @@ func authorizeFrom(t *testing.T, conf oauthConf, addr netip.Addr, portBlock int,
 		t.Fatalf("GET /authorize from %s: %d without a redirect", addr, resp.StatusCode)
 	}
 	q := location.Query()
-	if q.Get("code") != "" && q.Get("state") != state {
-		t.Fatalf("state %q, want %q", q.Get("state"), state)
+	if q.Get("code") != "" && q.Get("state") != auth.State {
+		t.Fatalf("state %q, want %q", q.Get("state"), auth.State)
 	}
-	return q.Get("code"), verifier, q.Get("error")
+	return q.Get("code"), auth, q.Get("error")
 }
 
 // deviceClient sends from addr (and from a free port of the block when

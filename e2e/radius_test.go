@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/numverify/numverify/internal/testbed"
 )
 
 // radclientPath is FreeRADIUS's radclient (Debian freeradius-utils): a RADIUS
@@ -77,25 +79,20 @@ func acct(status, nasIP, sessionID, msisdn, address string, extra ...string) []s
 
 // holder runs `numverify network lookup` and returns the MSISDN holding
 // address now ("" when nobody does).
-func (s *stack) holder(address string) string {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.bin, "network", "lookup", "--ip", address, "--json")
-	cmd.Env = append(os.Environ(), s.env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if strings.Contains(stderr.String(), "no session holds") {
+func holder(t *testing.T, s *testbed.Stack, address string) string {
+	t.Helper()
+	out, err := testbed.RunErr(t, s.Env, "network", "lookup", "--ip", address, "--json")
+	if err != nil {
+		if strings.Contains(out, "no session holds") {
 			return ""
 		}
-		s.t.Fatalf("network lookup --ip %s: %v\n%s", address, err, stderr.String())
+		t.Fatalf("network lookup --ip %s: %v\n%s", address, err, out)
 	}
 	var session struct {
 		MSISDN string `json:"msisdn"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &session); err != nil {
-		s.t.Fatalf("network lookup printed %q: %v", stdout.String(), err)
+	if err := json.Unmarshal([]byte(out), &session); err != nil {
+		t.Fatalf("network lookup printed %q: %v", out, err)
 	}
 	return session.MSISDN
 }
@@ -107,23 +104,23 @@ var radiusListening = regexp.MustCompile(`"server":"radius","addr":"([^"]+)"`)
 // with `numverify network lookup` after each request.
 func TestRADIUSAccountingWithRadclient(t *testing.T) {
 	bin := radclientPath(t)
-	s := newStack(t, newDatabase(t))
+	s := testbed.NewStack(t, "")
 	const secret = "gateway-shared-secret-0123"
-	port := freePorts(t, 1)[0]
-	p := s.start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
-	waitReady(t, p, "http://127.0.0.1:"+port)
-	m := radiusListening.FindStringSubmatch(p.output())
+	port := testbed.FreePorts(t, 1)[0]
+	p := s.Start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
+	testbed.WaitHealthy(t, p, "http://127.0.0.1:"+port+"/readyz")
+	m := radiusListening.FindStringSubmatch(p.Output())
 	if m == nil {
-		t.Fatalf("no RADIUS listening line:\n%s", p.tail(20))
+		t.Fatalf("no RADIUS listening line:\n%s", p.Tail(20))
 	}
 	raddb := t.TempDir()
 	if err := os.WriteFile(filepath.Join(raddb, "dictionary"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	g := &gateway{t: t, bin: bin, raddb: raddb, server: m[1], secret: secret}
-	prefix := devicePrefix()
-	ip := nthAddr(prefix, 1).String()
-	ip2 := nthAddr(prefix, 2).String()
+	prefix := testbed.DevicePrefix()
+	ip := testbed.NthAddr(prefix, 1).String()
+	ip2 := testbed.NthAddr(prefix, 2).String()
 	const (
 		alice = "33612345601"
 		bob   = "33612345602"
@@ -164,18 +161,18 @@ func TestRADIUSAccountingWithRadclient(t *testing.T) {
 				t.Fatalf("%s: answered %v; want %v", step.name, got, step.answered)
 			}
 		}
-		if got := s.holder(step.address); got != step.holder {
+		if got := holder(t, s, step.address); got != step.holder {
 			t.Fatalf("%s: network lookup --ip %s = %q; want %q", step.name, step.address, got, step.holder)
 		}
 	}
 	base := "http://127.0.0.1:" + port
 	for reason, want := range map[string]float64{"bad_authenticator": 1, "invalid_msisdn": 1} {
-		if v, err := metric(base, "numverify_radius_rejected_total", `reason="`+reason+`"`); err != nil || v < want {
-			t.Errorf("numverify_radius_rejected_total{reason=%q} = %v, %v; want at least %v", reason, v, err, want)
+		if v := testbed.Metric(t, base, "numverify_radius_rejected_total", map[string]string{"reason": reason}); v < want {
+			t.Errorf("numverify_radius_rejected_total{reason=%q} = %v; want at least %v", reason, v, want)
 		}
 	}
 	for _, number := range []string{alice, bob, carol} {
-		if strings.Contains(p.output(), number[2:]) {
+		if strings.Contains(p.Output(), number[2:]) {
 			t.Errorf("the server's log holds a subscriber number")
 		}
 	}
@@ -185,16 +182,16 @@ func TestRADIUSAccountingWithRadclient(t *testing.T) {
 // against `serve network` and requires its check of the session table
 // against the generator's model to pass.
 func TestRADIUSBenchMatchesModel(t *testing.T) {
-	s := newStack(t, newDatabase(t))
+	s := testbed.NewStack(t, "")
 	const secret = "gateway-shared-secret-0123"
-	port := freePorts(t, 1)[0]
-	p := s.start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
-	waitReady(t, p, "http://127.0.0.1:"+port)
-	m := radiusListening.FindStringSubmatch(p.output())
+	port := testbed.FreePorts(t, 1)[0]
+	p := s.Start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
+	testbed.WaitHealthy(t, p, "http://127.0.0.1:"+port+"/readyz")
+	m := radiusListening.FindStringSubmatch(p.Output())
 	if m == nil {
-		t.Fatalf("no RADIUS listening line:\n%s", p.tail(20))
+		t.Fatalf("no RADIUS listening line:\n%s", p.Tail(20))
 	}
-	out := s.run("bench", "--mode", "radius", "--radius-addr", m[1], "--radius-secret", secret, "--devices", "300",
+	out := s.Run("bench", "--mode", "radius", "--radius-addr", m[1], "--radius-secret", secret, "--devices", "300",
 		"--rate", "300", "--duration", "2s", "--device-prefix", "10.77.0.0/16", "--verify", "--json")
 	var report struct {
 		Answered   uint64 `json:"answered"`

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -38,24 +39,25 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	// connection after its answer, so keep-alive clients move off it before
 	// the listener closes.
 	const shutdownDrain = 500 * time.Millisecond
-	s := newStack(t, newDatabase(t))
+	s := testbed.NewStack(t, "")
 	// Reusable tokens: each worker verifies in a loop with its one token.
-	sv := s.serve("--database-max-conns", "40", "--shutdown-timeout", shutdownTimeout.String(),
+	sv := s.Serve("--database-max-conns", "40", "--shutdown-timeout", shutdownTimeout.String(),
 		"--shutdown-drain", shutdownDrain.String(), "--single-use-tokens=false")
-	client := s.createClient("sigterm-sp")
-	prefix := devicePrefix()
+	client := s.CreateClient("sigterm-sp")
+	prefix := testbed.DevicePrefix()
 
 	// The test's workers and the slow request, each a device with a token.
 	const workers = 4
 	devices := make([]*sim.Device, workers+1)
 	tokens := make([]string, workers+1)
+	sp := testbed.NewSP(t, sv.Authz, client, "openid", testbed.ScopeVerify)
 	for i := range devices {
-		devices[i] = s.attach(sv, "+336120002"+fmt.Sprintf("%02d", i), nthAddr(prefix, 200+i))
-		tokens[i] = mustLogin(t, devices[i], sv.authz, client, "openid", scopeVerify).AccessToken
+		devices[i] = s.Attach(sv.Network, "+336120002"+fmt.Sprintf("%02d", i), testbed.NthAddr(prefix, 200+i))
+		tokens[i] = mustLogin(t, sp, devices[i]).AccessToken
 	}
 
-	bench := s.startBench(sv, client, prefix, "+33700200000", 6, 4*time.Second)
-	waitForLoad(t, sv.authz, 30, bench)
+	bench := startBench(s, sv, client, prefix, "+33700200000", 6, 4*time.Second)
+	waitForLoad(t, sv.Authz, 30, bench)
 
 	// Workers: verify in a loop until the server has exited.
 	var (
@@ -76,7 +78,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 				default:
 				}
 				correlator := "sigterm-" + strconv.Itoa(w) + "-" + strconv.Itoa(n)
-				r, err := callAPI(d.Client, http.MethodPost, sv.api("v2")+"/verify", tokens[w],
+				r, err := callAPI(d.Client, http.MethodPost, sv.API("v2")+"/verify", tokens[w],
 					str(`{"phoneNumber":"`+d.MSISDN+`"}`), map[string]string{"x-correlator": correlator})
 				res := workerResult{err: err}
 				if r != nil {
@@ -98,12 +100,12 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	slow := devices[workers]
 	body := `{"phoneNumber":"` + slow.MSISDN + `"}`
 	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: slow.Addr.AsSlice()}, Timeout: 5 * time.Second}
-	conn, err := dialer.Dial("tcp", strings.TrimPrefix(sv.resource, "http://"))
+	conn, err := dialer.Dial("tcp", strings.TrimPrefix(sv.Resource, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	head := "POST /number-verification/v2/verify HTTP/1.1\r\nHost: " + strings.TrimPrefix(sv.resource, "http://") +
+	head := "POST /number-verification/v2/verify HTTP/1.1\r\nHost: " + strings.TrimPrefix(sv.Resource, "http://") +
 		"\r\nAuthorization: Bearer " + tokens[workers] + "\r\nContent-Type: application/json\r\nAccept: application/json\r\n" +
 		"x-correlator: sigterm-slow\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
 	if _, err := io.WriteString(conn, head+body[:10]); err != nil {
@@ -112,14 +114,14 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the server has read the headers: the request is in flight
 
 	sigAt := time.Now()
-	if err := sv.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := sv.Proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
 	// During the drain a new request is still served, telling the client to
 	// close; /readyz says the server is going away.
 	time.Sleep(shutdownDrain / 5)
-	ready, err := http.Get(sv.resource + "/readyz")
+	ready, err := http.Get(sv.Resource + "/readyz")
 	if err != nil {
 		t.Fatalf("readyz during the drain: %v", err)
 	}
@@ -131,7 +133,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	// New connections are refused once the drain is over and the listeners are closed.
 	refusedAfter := time.Duration(-1)
 	for time.Since(sigAt) < shutdownDrain+time.Second {
-		c, err := net.DialTimeout("tcp", strings.TrimPrefix(sv.resource, "http://"), time.Second)
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(sv.Resource, "http://"), time.Second)
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			refusedAfter = time.Since(sigAt)
 			break
@@ -163,12 +165,12 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		t.Errorf("the answer during shutdown does not close the connection (Connection: %q)", resp.Header.Get("Connection"))
 	}
 
-	if !sv.proc.exited(shutdownTimeout + time.Second) {
+	if !sv.Proc.Exited(shutdownTimeout + time.Second) {
 		t.Fatalf("still running %v after SIGTERM (shutdown timeout %v)", time.Since(sigAt), shutdownTimeout)
 	}
 	exitAfter := time.Since(sigAt)
-	if code := sv.proc.exitCode(); code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0: %v\n%s", code, sv.proc.err, sv.proc.tail(20))
+	if code := sv.Proc.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0: %v\n%s", code, sv.Proc.Err(), sv.Proc.Tail(20))
 	}
 	close(stopWorkers)
 	wg.Wait()
@@ -176,7 +178,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 
 	// What the server accepted: its access-log lines, by x-correlator.
 	accepted := map[string]int{}
-	for _, line := range strings.Split(sv.proc.output(), "\n") {
+	for _, line := range strings.Split(sv.Proc.Output(), "\n") {
 		var rec struct {
 			Msg        string `json:"msg"`
 			Server     string `json:"server"`

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/numverify/numverify/internal/testbed"
 )
 
 // TestSoak is issue 6's soak: `numverify serve` under a steady load of full
@@ -33,10 +35,10 @@ func TestSoak(t *testing.T) {
 		}
 		duration = d
 	}
-	s := newStack(t, newDatabase(t))
-	sv := s.serve("--database-max-conns", "40", "--log-level", "warn")
-	client := s.createClient("soak-sp")
-	pid := sv.proc.cmd.Process.Pid
+	s := testbed.NewStack(t, "")
+	sv := s.Serve("--database-max-conns", "40", "--log-level", "warn")
+	client := s.CreateClient("soak-sp")
+	pid := sv.Proc.Cmd.Process.Pid
 
 	sample := func(label string) soakSample {
 		t.Helper()
@@ -44,9 +46,9 @@ func TestSoak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := metric(sv.authz, "go_goroutines")
-		if err != nil {
-			t.Fatal(err)
+		g := testbed.Metric(t, sv.Authz, "go_goroutines", nil)
+		if g == 0 {
+			t.Fatal("/metrics has no go_goroutines")
 		}
 		sm := soakSample{label: label, at: time.Now(), rssKB: rss, goroutines: g}
 		t.Logf("%-14s RSS %7.1f MiB  goroutines %4.0f", label, float64(rss)/1024, g)
@@ -54,8 +56,8 @@ func TestSoak(t *testing.T) {
 	}
 	idleBefore := sample("idle before")
 
-	bench := s.startBench(sv, client, devicePrefix(), "+33700300000", 8, duration)
-	waitForLoad(t, sv.authz, 30, bench)
+	bench := startBench(s, sv, client, testbed.DevicePrefix(), "+33700300000", 8, duration)
+	waitForLoad(t, sv.Authz, 30, bench)
 	loadStart := time.Now()
 	warmup := min(30*time.Second, duration/6)
 	time.Sleep(warmup)

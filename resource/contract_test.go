@@ -205,7 +205,10 @@ func TestSpecCopies(t *testing.T) {
 		}
 		t.Skipf("testdata/spec NOT checked against the official definitions: %s is absent (%v); in CI (CI=true) this fails", sharedSpec, err)
 	}
-	for _, name := range []string{"number-verification-v2.1.0.yaml", "number-verification-v0.3.1.yaml"} {
+	for _, name := range []string{"number-verification-v2.1.0.yaml", "number-verification-v0.3.1.yaml",
+		// The newest CAMARA text, whose test definitions feature_test.go runs.
+		"camara-main/number-verification.yaml", "camara-main/number-verification-phoneNumberVerify.feature",
+		"camara-main/number-verification-phoneNumberShare.feature"} {
 		shared, err := os.ReadFile(sharedSpec + name)
 		if err != nil {
 			t.Fatalf("shared/spec is beside the checkout but %s is not readable: %v", name, err)

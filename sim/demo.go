@@ -23,6 +23,12 @@ type DemoConfig struct {
 	Subscribers []DemoSubscriber
 	// WiFi is an address no session holds: a device off the mobile network.
 	WiFi netip.Addr
+	// WiFiSIM, when set, is the SIM of the first subscriber, provisioned at
+	// the entitlement server (EntitlementURL): on Wi-Fi, the device gets
+	// operator tokens by EAP-AKA, which the SP redeems by JWT-bearer and by
+	// CIBA (RP.ClientKey is then required). See demo_wifi.go.
+	WiFiSIM        *SIM
+	EntitlementURL string
 }
 
 // DemoSubscriber is one SIM: its number and the device address it gets.
@@ -97,6 +103,13 @@ func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
 	denied := err == nil && outcome.Error == "access_denied" && outcome.State == req.State
 	d.check(denied, "device   GET /authorize (prompt=none, PKCE S256, state %s…)", "%s", []any{cut(req.State)},
 		[]any{describeOutcome(outcome)}, err)
+	if cfg.WiFiSIM != nil {
+		first := ""
+		if len(subjects) > 0 {
+			first = subjects[0]
+		}
+		d.wifiFlows(ctx, first)
+	}
 	return d.result()
 }
 
@@ -124,7 +137,7 @@ func (d *demo) subscriberFlow(ctx context.Context, s DemoSubscriber, wrongNumber
 	} else {
 		tokenAnswer = []any{"-", "-", "-"}
 	}
-	d.check(okTokens, "SP       POST /token (client_secret_basic, code %s…, code_verifier)",
+	d.check(okTokens, "SP       POST /token ("+d.clientAuthMethod()+", code %s…, code_verifier)",
 		"access_token %s…, ID token verified: sub %s… (pairwise, not the number), amr [%s]",
 		[]any{cut(outcome.Code)}, tokenAnswer, err)
 	if !okTokens {

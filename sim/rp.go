@@ -27,8 +27,12 @@ type RPConfig struct {
 	Issuer       string // discovery at Issuer/.well-known/openid-configuration
 	ClientID     string
 	ClientSecret string // sent with client_secret_basic
-	RedirectURL  string
-	Scopes       []string
+	// ClientKey, when set, authenticates the client with private_key_jwt
+	// instead of the secret (the CAMARA ICM method, required for the
+	// operator-token grants).
+	ClientKey   *ClientKey
+	RedirectURL string
+	Scopes      []string
 	// APIURL is the Number Verification base URL, e.g.
 	// http://localhost:9091/number-verification/v2.
 	APIURL string
@@ -49,6 +53,8 @@ type RelyingParty struct {
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	http     *http.Client
+	// backchannelURL is the CIBA endpoint from discovery ("" when none).
+	backchannelURL string
 }
 
 // NewRelyingParty discovers the issuer's endpoints and keys.
@@ -66,8 +72,17 @@ func NewRelyingParty(ctx context.Context, cfg RPConfig) (*RelyingParty, error) {
 	}
 	endpoint := provider.Endpoint()
 	endpoint.AuthStyle = oauth2.AuthStyleInHeader // client_secret_basic
+	if cfg.ClientKey != nil {
+		endpoint.AuthStyle = oauth2.AuthStyleInParams // client_id, and the assertion added per request
+		cfg.ClientSecret = ""
+	}
+	var extra struct {
+		Backchannel string `json:"backchannel_authentication_endpoint"`
+	}
+	_ = provider.Claims(&extra)
 	return &RelyingParty{
-		cfg: cfg,
+		backchannelURL: extra.Backchannel,
+		cfg:            cfg,
 		oauth: oauth2.Config{
 			ClientID:     cfg.ClientID,
 			ClientSecret: cfg.ClientSecret,
@@ -133,7 +148,17 @@ type Tokens struct {
 // nonce).
 func (rp *RelyingParty) Exchange(ctx context.Context, code string, req AuthRequest) (*Tokens, error) {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.client(ctx))
-	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(req.Verifier))
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(req.Verifier)}
+	if rp.cfg.ClientKey != nil {
+		auth, err := rp.cfg.ClientKey.ClientAuth(rp.cfg.ClientID, rp.cfg.Issuer)
+		if err != nil {
+			return nil, err
+		}
+		for name, value := range auth {
+			opts = append(opts, oauth2.SetAuthURLParam(name, value))
+		}
+	}
+	tok, err := rp.oauth.Exchange(ctx, code, opts...)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {

@@ -81,6 +81,7 @@ func (s *SP) Handler() http.Handler {
 	mux.HandleFunc("POST /start", s.handleStart)
 	mux.HandleFunc("GET /start", s.handleStart) // a link or a device: /start?phoneNumber=%2B33…
 	mux.HandleFunc("GET "+s.callbackPath, s.handleCallback)
+	mux.HandleFunc("POST /wifi", s.handleWiFi) // a device off mobile data hands over its operator token (sp_wifi.go)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return s.securityHeaders(mux)
 }
@@ -321,6 +322,18 @@ button{margin-top:1rem;font-size:1.1rem;padding:.5rem 1.5rem}
 {{if .Problem}}<p class="problem" id="problem">{{.Problem}}</p>{{end}}
 <button id="verify" type="submit">Verify</button>
 </form>
+<details>
+<summary>On Wi-Fi? Your operator's app gives a one-time operator token</summary>
+<form method="post" action="/wifi">
+<label for="wifiPhoneNumber">Phone number</label>
+<input id="wifiPhoneNumber" name="phoneNumber" type="tel" inputmode="tel" autocomplete="tel" placeholder="+33612345678" value="{{.Number}}" required>
+<label for="operatorToken">Operator token</label>
+<input id="operatorToken" name="operatorToken" autocomplete="off" required>
+<label for="flow">Exchanged by</label>
+<select id="flow" name="flow"><option value="jwt-bearer">JWT-bearer grant</option><option value="ciba">CIBA (poll)</option></select>
+<button id="verifyWifi" type="submit">Verify with the token</button>
+</form>
+</details>
 {{else}}
 <h1 id="result" class="{{if .Verified}}ok{{else}}no{{end}}" data-verified="{{.Verified}}">{{.Title}}</h1>
 <p id="detail">{{.Detail}}</p>

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ory/fosite"
+
+	"github.com/numverify/numverify/internal/pgtest"
 )
 
 // testClientCache: a cached client is forgotten at once when deleted through
@@ -69,22 +69,6 @@ func testClientCache(t *testing.T, f *fixture) {
 	})
 }
 
-// statementTracer counts statements sent on a pool.
-type statementTracer struct{ n atomic.Int64 }
-
-func (s *statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	s.n.Add(1)
-	return ctx
-}
-func (*statementTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (*statementTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (s *statementTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
-	s.n.Add(1)
-}
-func (*statementTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
 // testCodeExchangeReadOnce: after LoadCodeExchange the getters answer from
 // what it read (no statement), see the buffered writes (a deleted PKCE
 // record is gone, a redeemed code inactive), and the commit applies them.
@@ -105,7 +89,7 @@ func testCodeExchangeReadOnce(t *testing.T, f *fixture) {
 			t.Fatal(err)
 		}
 	}
-	tracer := &statementTracer{}
+	tracer := &pgtest.Tracer{}
 	cfg, err := pgxpool.ParseConfig(f.db.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +106,7 @@ func testCodeExchangeReadOnce(t *testing.T, f *fixture) {
 		if err := st.LoadCodeExchange(ctx, "code-sig", "the-code"); err != nil {
 			return err
 		}
-		sent := tracer.n.Load()
+		sent := tracer.Statements()
 		steps := []struct {
 			name string
 			run  func() error
@@ -145,7 +129,7 @@ func testCodeExchangeReadOnce(t *testing.T, f *fixture) {
 				t.Errorf("%s: %v, want %v", step.name, err, step.want)
 			}
 		}
-		if n := tracer.n.Load() - sent; n != 0 {
+		if n := tracer.Statements() - sent; n != 0 {
 			t.Errorf("the getters and buffered writes sent %d statements, want 0", n)
 		}
 		return nil

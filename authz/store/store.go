@@ -77,6 +77,10 @@ func New(pool *pgxpool.Pool, hasher *SecretHasher, opts ...Option) *Store {
 	return s
 }
 
+// SecretHasher is the hasher the store makes client secrets with: the one
+// the provider must compare them with.
+func (s *Store) SecretHasher() *SecretHasher { return s.hasher }
+
 // GetPool returns the pool the store runs on.
 func (s *Store) GetPool() *pgxpool.Pool { return s.pool }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -21,7 +22,7 @@ func TestBenchAgainstServe(t *testing.T) {
 		t.Skip("runs the three servers and load")
 	}
 	db := pgtest.New(t)
-	ports := freePorts(t, 3)
+	ports := testbed.FreePorts(t, 3)
 	issuer := "http://127.0.0.1:" + ports[0]
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_SECRETS_KEY": randomHex(32),
 		"NUMVERIFY_RESOURCE_SECRETS_KEY": randomHex(32), "NUMVERIFY_NETWORK_ADMIN_TOKEN": testAdminToken}
@@ -54,7 +55,8 @@ func TestBenchAgainstServe(t *testing.T) {
 		}
 		return counts
 	}
-	base := randomDeviceBase()
+	prefix := testbed.DevicePrefix()
+	base := prefix.Addr()
 
 	t.Run("open loop, flow+verify", func(t *testing.T) {
 		rep := bench(t, netip.PrefixFrom(base, 26), "--mode", "flow+verify", "--rate", "40", "--devices", "8", "--duration", "2s")
@@ -85,7 +87,7 @@ func TestBenchAgainstServe(t *testing.T) {
 		}
 	})
 	t.Run("closed loop, login", func(t *testing.T) {
-		rep := bench(t, netip.PrefixFrom(nthAddr(base, 64), 26),
+		rep := bench(t, netip.PrefixFrom(testbed.NthAddr(prefix, 64), 26),
 			"--mode", "login", "--devices", "4", "--duration", "1s")
 		c := steps(rep)
 		if rep.Failed != 0 || rep.OK == 0 || c["verify"] != 0 || c["login"] != rep.OK {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -21,7 +22,7 @@ import (
 // while another client's token still works.
 func TestClientDeleteRevokesItsTokens(t *testing.T) {
 	db := pgtest.New(t)
-	ports := freePorts(t, 3)
+	ports := testbed.FreePorts(t, 3)
 	issuer, api := "http://127.0.0.1:"+ports[0], "http://127.0.0.1:"+ports[1]+"/number-verification/v2"
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_SECRETS_KEY": randomHex(32), "NUMVERIFY_NETWORK_ADMIN_TOKEN": testAdminToken,
 		"NUMVERIFY_LOG_LEVEL": "warn"}
@@ -35,7 +36,7 @@ func TestClientDeleteRevokesItsTokens(t *testing.T) {
 	}
 	serveInProcess(t, env, api[:strings.Index(api, "/number")]+"/readyz", "serve", "--authz-addr", "127.0.0.1:"+ports[0],
 		"--resource-addr", "127.0.0.1:"+ports[1], "--network-addr", "127.0.0.1:"+ports[2], "--issuer", issuer, "--metrics-addr", "")
-	msisdn, addr := "+33612349876", nthAddr(randomDeviceBase(), 9)
+	msisdn, addr := "+33612349876", testbed.NthAddr(testbed.DevicePrefix(), 9)
 	run("network", "attach", "--msisdn", msisdn, "--ip", addr.String())
 	device := sim.NewDevice(addr, msisdn, 2)
 	defer device.Close()
@@ -81,7 +82,7 @@ func TestClientDeleteRevokesItsTokens(t *testing.T) {
 		if time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the other process's revocation feed
 	}
 	if !refused || time.Now().After(deadline.Add(100*time.Millisecond)) {
 		t.Fatal("the deleted client's token was not refused as revoked within a second")

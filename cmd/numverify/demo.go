@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -24,7 +25,9 @@ import (
 	"github.com/numverify/numverify/internal/logging"
 	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/internal/pgcluster"
+	"github.com/numverify/numverify/internal/phone"
 	"github.com/numverify/numverify/migrations"
+	"github.com/numverify/numverify/network/entitlement"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -84,23 +87,51 @@ func runDemo(ctx context.Context, databaseURL string, out io.Writer, logger *slo
 
 	redirect := "http://localhost:8080/callback"
 	scopes := []string{"openid", "number-verification:verify", "number-verification:device-phone-number:read"}
-	clientID, clientSecret, err := registerDemoClient(ctx, pool, stack.secretsKey, redirect, scopes)
+	key, err := sim.GenerateClientKey()
+	if err != nil {
+		return err
+	}
+	clientID, err := registerDemoClient(ctx, pool, stack.secretsKey, redirect, scopes, key)
 	if err != nil {
 		return fmt.Errorf("register the demo client: %w", err)
 	}
-	fmt.Fprintf(out, "  client    %s (secret %s, client_secret_basic), redirect URI %s\n", clientID, sim.Mask(clientSecret), redirect)
+	fmt.Fprintf(out, "  client    %s (private_key_jwt, ES256 key %s; grants authorization_code, jwt-bearer, ciba), redirect URI %s\n",
+		clientID, sim.Mask(key.KeyID), redirect)
+	subscribers := []sim.DemoSubscriber{{MSISDN: "+33612345678"}, {MSISDN: "+33698765432"}}
+	wifiSIM, err := provisionDemoSIM(ctx, pool, subscribers[0].MSISDN)
+	if err != nil {
+		return fmt.Errorf("provision the demo SIM: %w", err)
+	}
+	fmt.Fprintf(out, "  entitlement %s (TS.43, EAP-AKA), SIM %s provisioned for %s\n", stack.entitlementURL,
+		sim.Mask(wifiSIM.IMSI), phone.Mask(subscribers[0].MSISDN))
 
 	base := demoAddressBase()
+	subscribers[0].Addr, subscribers[1].Addr = base.Next(), base.Next().Next()
 	return sim.RunDemo(ctx, sim.DemoConfig{
-		RP: sim.RPConfig{Issuer: stack.issuer, ClientID: clientID, ClientSecret: clientSecret,
+		RP: sim.RPConfig{Issuer: stack.issuer, ClientID: clientID, ClientKey: key,
 			RedirectURL: redirect, Scopes: scopes, APIURL: stack.apiURL},
-		Network: &sim.NetworkAdmin{BaseURL: stack.networkURL, Token: stack.adminToken},
-		Subscribers: []sim.DemoSubscriber{
-			{MSISDN: "+33612345678", Addr: base.Next()},
-			{MSISDN: "+33698765432", Addr: base.Next().Next()},
-		},
-		WiFi: base.Next().Next().Next(),
+		Network:        &sim.NetworkAdmin{BaseURL: stack.networkURL, Token: stack.adminToken},
+		Subscribers:    subscribers,
+		WiFi:           base.Next().Next().Next(),
+		WiFiSIM:        wifiSIM,
+		EntitlementURL: stack.entitlementURL,
 	}, out)
+}
+
+// provisionDemoSIM provisions a SIM with fresh K and OPc for msisdn at the
+// entitlement server's store, as `numverify network sim add` does.
+func provisionDemoSIM(ctx context.Context, pool *pgxpool.Pool, msisdn string) (*sim.SIM, error) {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	imsi := fmt.Sprintf("20801%010d", binary.BigEndian.Uint32(b))
+	credentials, err := entitlement.NewSIMCredentials(imsi, msisdn, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := entitlement.NewSIMStore(pool).Add(ctx, credentials); err != nil {
+		return nil, err
+	}
+	return &sim.SIM{IMSI: credentials.IMSI, MNCDigits: 2, K: credentials.K, OPc: credentials.OPc}, nil
 }
 
 // demoAddressBase picks a /24-ish corner of 127.10.0.0/16 for this run, so
@@ -188,6 +219,7 @@ func pgDatabase(raw string) string {
 // demoStack is the three servers running in this process.
 type demoStack struct {
 	issuer, apiURL, networkURL string
+	entitlementURL             string
 	adminToken                 string
 	secretsKey                 string
 	stop                       func()
@@ -197,7 +229,7 @@ type demoStack struct {
 // 127.0.0.1, each built by its own component's builder from flags set here
 // as a user would set them.
 func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Registry) (*demoStack, error) {
-	listeners := make([]net.Listener, 3)
+	listeners := make([]net.Listener, 4) // authz, resource, network, entitlement
 	for i := range listeners {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -218,8 +250,10 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 		issuer:     url(listeners[0]),
 		apiURL:     url(listeners[1]) + "/number-verification/v2",
 		networkURL: url(listeners[2]),
-		adminToken: randomHex(32),
-		secretsKey: randomHex(32),
+		// The entitlement server's URL is the TS.43 endpoint, at its root.
+		entitlementURL: url(listeners[3]) + "/",
+		adminToken:     randomHex(32),
+		secretsKey:     randomHex(32),
 	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -237,7 +271,10 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 			return nil, fmt.Errorf("start the demo servers: %w", err)
 		}
 		s.listener = listeners[i]
-		servers = append(servers, s)
+		if len(s.companions) == 1 { // the network's entitlement server
+			s.companions[0].listener = listeners[3]
+		}
+		servers = append(append(servers, s), s.companions...)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -262,9 +299,10 @@ func demoFlagValues(stack *demoStack, listeners []net.Listener) map[string]strin
 		"network-admin-token": stack.adminToken,
 		// The listeners are handed over directly; the addresses only keep
 		// a default port from being bound by mistake.
-		"authz-addr":    listeners[0].Addr().String(),
-		"resource-addr": listeners[1].Addr().String(),
-		"network-addr":  listeners[2].Addr().String(),
+		"authz-addr":       listeners[0].Addr().String(),
+		"resource-addr":    listeners[1].Addr().String(),
+		"network-addr":     listeners[2].Addr().String(),
+		"entitlement-addr": listeners[3].Addr().String(),
 		// Device addresses: the demo attaches explicit ones, inside it.
 		"network-ipv4-pool": "127.10.0.0/16",
 	}
@@ -294,22 +332,28 @@ func randomHex(n int) string {
 }
 
 // registerDemoClient registers the demo SP through the authorization
-// server's store (as `numverify client create` does) and returns its id and
-// secret.
-func registerDemoClient(ctx context.Context, pool *pgxpool.Pool, secretsKey, redirect string, scopes []string) (string, string, error) {
-	key, err := keystore.ParseSecretsKey(secretsKey)
+// server's store (as `numverify client create` does) with key's public half
+// for private_key_jwt, allowed the code flow and both operator-token grants,
+// and returns its id.
+func registerDemoClient(ctx context.Context, pool *pgxpool.Pool, secretsKey, redirect string, scopes []string, key *sim.ClientKey) (string, error) {
+	secrets, err := keystore.ParseSecretsKey(secretsKey)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	clients, err := newClientStore(pool, key)
+	clients, err := newClientStore(pool, secrets)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	client, secret, err := clients.CreateClient(ctx, store.ClientSpec{Name: "numverify demo SP",
-		RedirectURIs: []string{redirect}, Scopes: scopes, TokenEndpointAuthMethod: store.AuthMethodClientSecretBasic,
+	jwks, err := key.JWKS()
+	if err != nil {
+		return "", err
+	}
+	client, _, err := clients.CreateClient(ctx, store.ClientSpec{Name: "numverify demo SP",
+		RedirectURIs: []string{redirect}, Scopes: scopes, TokenEndpointAuthMethod: store.AuthMethodPrivateKeyJWT, JWKS: jwks,
+		GrantTypes:               []string{"authorization_code", store.GrantTypeJWTBearer, store.GrantTypeCIBA},
 		IDTokenSignedResponseAlg: "ES256"}) // as `client create` registers by default
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	return client.ID, secret, nil
+	return client.ID, nil
 }

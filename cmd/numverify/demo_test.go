@@ -36,9 +36,13 @@ func TestDemo(t *testing.T) {
 func checkTranscript(t *testing.T, transcript string) {
 	t.Helper()
 	for _, want := range []string{
-		"All 24 steps gave the expected answer.",
+		"All 31 steps gave the expected answer.",
 		"401 UNAUTHENTICATED: a token answers one call (single-use)",
-		"POST /token (client_secret_basic",
+		"POST /token (private_key_jwt",
+		"POST /token (jwt-bearer, assertion sub=operatortoken:",
+		"400 invalid_grant: an operator token is redeemed once",
+		"POST /bc-authorize (login_hint=operatortoken:",
+		"(the same pseudonym as on mobile data), amr [sim]",
 		"devicePhoneNumberVerified: true (expected true)",
 		"devicePhoneNumberVerified: false (expected false)",
 		"hashedPhoneNumber",

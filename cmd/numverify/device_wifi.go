@@ -24,6 +24,9 @@ type wifiFlags struct {
 	mncDigits        int
 	clientID         string
 	operationTargets string
+	spURL            string
+	phoneNumber      string
+	flow             string
 }
 
 func addWiFiFlags(fs *flag.FlagSet) *wifiFlags {
@@ -38,6 +41,9 @@ func addWiFiFlags(fs *flag.FlagSet) *wifiFlags {
 	fs.IntVar(&f.mncDigits, "mnc-digits", 2, "with --wifi: digits of the MNC in the IMSI (2 or 3), for the EAP_ID realm")
 	fs.StringVar(&f.clientID, "client-id", "", "with --wifi: the SP client the operator token is for")
 	fs.StringVar(&f.operationTargets, "operation-targets", "", "with --wifi: TS.43 operation_targets to ask for (optional)")
+	fs.StringVar(&f.spURL, "sp-url", "", "with --wifi: hand the operator token to this SP (numverify sp) at its POST /wifi, which redeems it and verifies --phone-number; without it the token is printed")
+	fs.StringVar(&f.phoneNumber, "phone-number", "", "with --wifi --sp-url: the number the SP verifies (E.164)")
+	fs.StringVar(&f.flow, "flow", string(sim.FlowJWTBearer), "with --wifi --sp-url: how the SP redeems the token: jwt-bearer or ciba")
 	return f
 }
 
@@ -46,6 +52,13 @@ func addWiFiFlags(fs *flag.FlagSet) *wifiFlags {
 func (f *wifiFlags) run(ctx context.Context, ip string, asJSON bool, timeout time.Duration) error {
 	if f.imsi == "" || f.k == "" || f.opc == "" || f.clientID == "" {
 		return fmt.Errorf("--wifi needs --imsi, --k, --opc and --client-id: %w", errUsage)
+	}
+	flow, err := sim.ParseOperatorTokenFlow(f.flow)
+	if err != nil {
+		return fmt.Errorf("--flow: %w", err)
+	}
+	if f.spURL != "" && f.phoneNumber == "" {
+		return fmt.Errorf("--sp-url needs --phone-number: %w", errUsage)
 	}
 	if f.mncDigits != 2 && f.mncDigits != 3 {
 		return errors.New("--mnc-digits: 2 or 3")
@@ -72,6 +85,9 @@ func (f *wifiFlags) run(ctx context.Context, ip string, asJSON bool, timeout tim
 	}
 	report := wifiReport{ClientID: f.clientID, OperatorToken: token, SQN: device.SIM.SQN,
 		LoginHint: "operatortoken:" + token.Token}
+	if f.spURL != "" {
+		return f.handOver(ctx, report, flow, asJSON)
+	}
 	if asJSON {
 		return printJSON(os.Stdout, report)
 	}
@@ -87,4 +103,26 @@ type wifiReport struct {
 	sim.OperatorToken
 	SQN       uint64 `json:"sqn"`        // the SIM's SQN_MS afterwards, for the next --sqn
 	LoginHint string `json:"login_hint"` // CIBA login_hint / JWT-bearer sub
+}
+
+// handOver gives the token to the SP, which redeems it by flow and verifies
+// the number; the token itself is not printed (it is spent). Exit status 0
+// only when the SP says verified.
+func (f *wifiFlags) handOver(ctx context.Context, report wifiReport, flow sim.OperatorTokenFlow, asJSON bool) error {
+	result, err := sim.HandOverOperatorToken(ctx, f.spURL, f.phoneNumber, report.Token, flow)
+	if err != nil {
+		return fmt.Errorf("the SP: %w", err)
+	}
+	if asJSON {
+		if err := printJSON(os.Stdout, result); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("device on Wi-Fi: EAP-AKA succeeded; operator token %s handed to %s (%s)\nSP: verified=%t: %s\n",
+			sim.Mask(report.Token), f.spURL, flow, result.Verified, result.Detail)
+	}
+	if !result.Verified {
+		return errors.New("the SP did not verify the number")
+	}
+	return nil
 }

@@ -93,13 +93,15 @@ func (s *secretsKeyFlag) key() ([]byte, error) {
 }
 
 // newClientStore is the authorization server's store with the client-secret
-// hasher derived from the secrets key, as the provider derives it.
-func newClientStore(pool *pgxpool.Pool, secretsKey []byte) (*store.Store, error) {
+// hasher derived from the secrets key: the one place it is derived (`serve
+// authz`, whose provider compares with the store's hasher, `client create`,
+// the demo).
+func newClientStore(pool *pgxpool.Pool, secretsKey []byte, opts ...store.Option) (*store.Store, error) {
 	hasher, err := store.NewSecretHasher(keystore.DeriveKey(secretsKey, keystore.LabelClientSecretHMAC))
 	if err != nil {
 		return nil, err
 	}
-	return store.New(pool, hasher), nil
+	return store.New(pool, hasher, opts...), nil
 }
 
 func keysRotateCommand() command {

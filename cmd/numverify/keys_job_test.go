@@ -15,6 +15,7 @@ import (
 
 	"github.com/numverify/numverify/internal/keystore"
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -37,7 +38,7 @@ func TestKeysByJob(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ports := freePorts(t, 3)
+	ports := testbed.FreePorts(t, 3)
 	issuer, api := "http://127.0.0.1:"+ports[0], "http://127.0.0.1:"+ports[1]+"/number-verification/v2"
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_SECRETS_KEY": secretsKey, "NUMVERIFY_NETWORK_ADMIN_TOKEN": testAdminToken,
 		"NUMVERIFY_LOG_LEVEL": "warn"}
@@ -50,7 +51,7 @@ func TestKeysByJob(t *testing.T) {
 	serveInProcess(t, env, api[:strings.Index(api, "/number")]+"/readyz", "serve", "--authz-addr", "127.0.0.1:"+ports[0],
 		"--resource-addr", "127.0.0.1:"+ports[1], "--network-addr", "127.0.0.1:"+ports[2], "--issuer", issuer, "--metrics-addr", "",
 		"--id-token-alg", "RS256")
-	msisdn, addr := "+33612349877", nthAddr(randomDeviceBase(), 11)
+	msisdn, addr := "+33612349877", testbed.NthAddr(testbed.DevicePrefix(), 11)
 	if out, code := run("network", "attach", "--msisdn", msisdn, "--ip", addr.String()); code != 0 {
 		t.Fatalf("network attach: %s", out)
 	}

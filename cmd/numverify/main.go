@@ -17,7 +17,7 @@ func commands() []command {
 		networkAttachCommand(), networkDetachCommand(), networkListCommand(), networkLookupCommand(), networkSIMAddCommand(),
 		clientCreateCommand(), clientListCommand(), clientDeleteCommand(),
 		keysRotateCommand(), keysResourceSecretsKeyCommand(),
-		demoCommand(), deviceCommand(), spCommand(), benchCommand(), janitorCommand(), healthcheckCommand(),
+		demoCommand(), deviceCommand(), spCommand(), spJWKSCommand(), spAssertCommand(), benchCommand(), janitorCommand(), healthcheckCommand(),
 	}
 }
 

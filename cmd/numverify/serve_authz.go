@@ -13,6 +13,7 @@ import (
 	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/internal/keystore"
+	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/network"
 )
 
@@ -171,22 +172,37 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if cfg.Playground {
 		deps.Logger.Warn(playgroundWarning)
 	}
-	// The same hasher `client create` makes secrets with (newClientStore);
-	// fosite compares with it.
-	hasher, err := store.NewSecretHasher(keystore.DeriveKey(secretsKey, keystore.LabelClientSecretHMAC))
+	// The store `client create` makes secrets with; fosite compares them
+	// with its hasher.
+	st, err := newClientStore(deps.Pool, secretsKey, store.WithClientCache(f.clientCacheTTL))
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
-	st := store.New(deps.Pool, hasher, store.WithClientCache(f.clientCacheTTL))
 	resolver, err := network.NewStore(deps.Pool, network.Pools{})
 	if err != nil {
 		return nil, fmt.Errorf("authz: network resolver: %w", err)
 	}
+	// Operator tokens are redeemed inside the token endpoint's transaction,
+	// which already holds a connection of the shared pool: from that pool,
+	// as many concurrent JWT-bearer exchanges as it has connections would
+	// each wait for a second one, forever. The redemption (one autocommit
+	// UPDATE) draws from a small pool of its own instead.
+	redeemPool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: operatorTokenPoolSize, ApplicationName: "numverify-authz-redeem"})
+	if err != nil {
+		return nil, fmt.Errorf("authz: operator-token pool: %w", err)
+	}
+	operatorTokens, err := network.NewStore(redeemPool, network.Pools{})
+	if err != nil {
+		redeemPool.Close()
+		return nil, fmt.Errorf("authz: operator tokens: %w", err)
+	}
 	srv, err := authz.New(cfg, authz.Deps{
-		Store: st, SecretHasher: hasher, Keys: keys, Resolver: resolver,
-		Logger: deps.Logger, Registerer: deps.Registry,
+		Store: st, Keys: keys, Resolver: resolver,
+		OperatorTokens: operatorTokens,
+		Logger:         deps.Logger, Registerer: deps.Registry,
 	})
 	if err != nil {
+		redeemPool.Close()
 		return nil, err
 	}
 	var wrapListener func(net.Listener, time.Duration) net.Listener
@@ -201,6 +217,7 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		handler:      srv.Handler(),
 		wrapListener: wrapListener,
 		background:   purge,
+		close:        redeemPool.Close,
 		ready: map[string]httpx.Check{"signing-key": func(ctx context.Context) error {
 			for _, alg := range keystore.SigningAlgorithms {
 				if _, err := keys.SigningKey(ctx, alg); err != nil {
@@ -211,6 +228,10 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		}},
 	}, nil
 }
+
+// operatorTokenPoolSize is the connections of the operator-token
+// redemption pool (serve_authz.go, build).
+const operatorTokenPoolSize = 4
 
 // rateOrOff maps a rate flag's 0 ("no limit") to authz.NoRateLimit (a
 // negative rate is off too).

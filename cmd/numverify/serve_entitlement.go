@@ -18,8 +18,11 @@ type entitlementFlags struct {
 
 func addEntitlementFlags(fs *flag.FlagSet) *entitlementFlags {
 	f := &entitlementFlags{}
-	fs.StringVar(&f.addr, "entitlement-addr", "127.0.0.1:9093",
-		"listen address of the simulated TS.43 entitlement server (EAP-AKA over HTTP, AcquireTemporaryToken → operator token); empty disables it")
+	// Off unless asked: it is the simulator's stand-in for the operator's own
+	// entitlement server (a real one mints through the admin API), and a
+	// fixed default port would collide between processes on one host.
+	fs.StringVar(&f.addr, "entitlement-addr", "",
+		"listen address of the simulated TS.43 entitlement server (EAP-AKA over HTTP, AcquireTemporaryToken → operator token), e.g. 127.0.0.1:9093; empty (the default) disables it")
 	fs.DurationVar(&f.sessionTTL, "entitlement-session-ttl", entitlement.DefaultSessionTTL,
 		"how long the entitlement server waits for a device's answer to its EAP-AKA challenge")
 	return f

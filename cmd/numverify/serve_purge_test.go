@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/testbed"
 )
 
 // TestServePurgesExpiredRecords: `serve` deletes expired records itself, on
@@ -18,7 +19,7 @@ func TestServePurgesExpiredRecords(t *testing.T) {
 	ctx := context.Background()
 	db.Exec(t, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ('expired', now() - interval '1 hour'), ('live', now() + interval '1 hour')`)
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_SECRETS_KEY": randomHex(32), "NUMVERIFY_RESOURCE_SECRETS_KEY": randomHex(32)}
-	port := freePorts(t, 1)[0]
+	port := testbed.FreePorts(t, 1)[0]
 	serveInProcess(t, env, "http://127.0.0.1:"+port+"/healthz",
 		"serve", "authz", "--authz-addr", "127.0.0.1:"+port, "--metrics-addr", "", "--purge-interval", "20ms")
 	deadline := time.Now().Add(15 * time.Second)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/numverify/numverify/internal/pgtest"
 	"github.com/numverify/numverify/internal/syncbuf"
+	"github.com/numverify/numverify/internal/testbed"
 )
 
 const testAdminToken = "serve-test-admin-token-32-chars-long"
@@ -81,7 +82,7 @@ func getStatus(t *testing.T, url, token string) (int, string) {
 // or more, unless --insecure-dev.
 func TestServeRefusesShortAdminToken(t *testing.T) {
 	db := pgtest.New(t)
-	ports := freePorts(t, 2)
+	ports := testbed.FreePorts(t, 2)
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_NETWORK_ADMIN_TOKEN": "a-31-character-admin-token-xxxx"}
 	var stderr bytes.Buffer
 	code := execute(context.Background(), commands(), []string{"serve", "network", "--network-addr", "127.0.0.1:" + ports[0],
@@ -122,7 +123,7 @@ func TestServeListenDefaults(t *testing.T) {
 // the server's port for requests that carry it.
 func TestServeMetricsPlacement(t *testing.T) {
 	db := pgtest.New(t)
-	ports := freePorts(t, 3)
+	ports := testbed.FreePorts(t, 3)
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_NETWORK_ADMIN_TOKEN": testAdminToken}
 	base, metricsBase := "http://127.0.0.1:"+ports[0], "http://127.0.0.1:"+ports[1]
 	serveInProcess(t, env, base+"/healthz", "serve", "network", "--network-addr", "127.0.0.1:"+ports[0], "--metrics-addr", "127.0.0.1:"+ports[1])
@@ -157,7 +158,7 @@ func TestServeMetricsPlacement(t *testing.T) {
 // peer's connections beyond the cap at once, and counts them.
 func TestServeCapsConnectionsPerAddress(t *testing.T) {
 	db := pgtest.New(t)
-	ports := freePorts(t, 2)
+	ports := testbed.FreePorts(t, 2)
 	env := map[string]string{"DATABASE_URL": db.URL, "NUMVERIFY_NETWORK_ADMIN_TOKEN": testAdminToken}
 	addr, metricsBase := "127.0.0.1:"+ports[0], "http://127.0.0.1:"+ports[1]
 	serveInProcess(t, env, "http://"+addr+"/healthz", "serve", "network", "--network-addr", addr,

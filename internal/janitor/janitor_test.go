@@ -68,6 +68,10 @@ func TestTasksDeleteOnlyWhatExpired(t *testing.T) {
 		('+33612345679', '127.10.0.2', tstzrange($1, $3)),
 		('+33612345670', '127.10.0.3', tstzrange($1, NULL))`, at(-40*24*time.Hour), at(-31*24*time.Hour), at(-29*24*time.Hour))
 	want = append(want, row{"network_sessions", "+33612345678", false}, row{"network_sessions", "+33612345679", true}, row{"network_sessions", "+33612345670", true})
+	db.Exec(t, `INSERT INTO keys (kid, use, alg, private_jwk, sealed_for, retire_at) VALUES
+		('active', 'sig', 'ES256', '\x00', 'authz', NULL), ('retiring', 'sig', 'ES256', '\x00', 'authz', $1),
+		('retired', 'sig', 'ES256', '\x00', 'authz', $2)`, at(time.Second), at(-time.Second))
+	want = append(want, row{"keys", "active", true}, row{"keys", "retiring", true}, row{"keys", "retired", false})
 	// Many expired used jtis: bounded batches.
 	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'bulk-' || g, $1 FROM generate_series(1, 250) g`, at(-time.Hour))
 
@@ -81,7 +85,7 @@ func TestTasksDeleteOnlyWhatExpired(t *testing.T) {
 			t.Errorf("used access tokens: %+v, want 251 rows in 3 batches", r)
 		}
 	}
-	keyColumn := map[string]string{"oauth2_requests": "request_id", "revoked_clients": "client_id", "network_sessions": "msisdn"}
+	keyColumn := map[string]string{"oauth2_requests": "request_id", "revoked_clients": "client_id", "network_sessions": "msisdn", "keys": "kid"}
 	for _, w := range want {
 		column := keyColumn[w.table]
 		if column == "" {

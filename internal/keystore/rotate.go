@@ -175,15 +175,6 @@ func (s *Store) rotateInTx(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, 
 	return nil
 }
 
-// PurgeRetired deletes keys retired more than margin ago and returns how many.
-func (s *Store) PurgeRetired(ctx context.Context, margin time.Duration) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM keys WHERE retire_at < now() - make_interval(secs => $1)`, margin.Seconds())
-	if err != nil {
-		return 0, fmt.Errorf("purge retired keys: %w", pg.MapError(err))
-	}
-	return tag.RowsAffected(), nil
-}
-
 // resealForResource moves the resource server's keys still sealed for the
 // authorization server (every key of a database made before roles, where one
 // secrets key sealed all) under the resource secrets key, in tx.

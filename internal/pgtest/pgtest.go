@@ -45,9 +45,13 @@ var (
 	cluster    *pgcluster.Cluster
 )
 
-// Main runs the package's tests and stops a throwaway cluster if one was started.
-func Main(m *testing.M) {
+// Main runs the package's tests, then the cleanups, and stops a throwaway
+// cluster if one was started.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, cleanup := range cleanups {
+		cleanup()
+	}
 	if cluster != nil {
 		cluster.Remove()
 	}

@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
-	"github.com/numverify/numverify/internal/syncbuf"
 	"net/netip"
 	"net/url"
 	"os"
@@ -15,67 +14,58 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/syncbuf"
+	"github.com/numverify/numverify/internal/testbed"
 	"github.com/numverify/numverify/sim"
 )
 
-// testbed is the compose testbed on this machine, as separate processes of
+// spBed is the compose testbed on this machine, as separate processes of
 // the built binary: `serve authz`, `serve resource`, `serve network` on a
 // fresh database, an SP client registered with `client create --output
 // FILE`, and `numverify sp --sp-client-file FILE` (so every flow through the
 // SP page also proves the SP read its credentials from the file).
-type testbed struct {
-	bin        string
-	stack      e2eStack
-	ports      []string
+type spBed struct {
+	testbed.Apart
+	sp         string // the SP's URL, on localhost as in compose
+	spPort     string
 	clientFile string
 	network    *sim.NetworkAdmin
 }
 
-func startTestbed(t *testing.T) *testbed {
+func startSPBed(t *testing.T) *spBed {
 	t.Helper()
-	tb := &testbed{bin: buildBinary(t)}
-	_, dbURL := pgtest.NewEmpty(t)
-	tb.network = &sim.NetworkAdmin{Token: randomHex(16)}
-	env := []string{
-		"DATABASE_URL=" + dbURL,
-		"NUMVERIFY_SECRETS_KEY=" + randomHex(32),
-		"NUMVERIFY_RESOURCE_SECRETS_KEY=" + randomHex(32),
-		"NUMVERIFY_NETWORK_ADMIN_TOKEN=" + tb.network.Token,
-		"NUMVERIFY_LOG_FORMAT=text",
-	}
-	runBinary(t, tb.bin, env, "migrate", "up")
-	tb.ports = freePorts(t, 4)
-	tb.stack = e2eStack{
-		issuer:     "http://127.0.0.1:" + tb.ports[0],
-		apiURL:     "http://127.0.0.1:" + tb.ports[1] + "/number-verification/v2",
-		networkURL: "http://127.0.0.1:" + tb.ports[2],
-		// As in compose: the SP's registered redirect URI is on localhost
-		// (authz accepts plain http only on loopback names).
-		spURL: "http://localhost:" + tb.ports[3],
-	}
-	tb.network.BaseURL = tb.stack.networkURL
-	for _, component := range []string{"authz", "resource", "network"} {
-		startBinary(t, tb.bin, env, append([]string{"serve", component}, e2eServeArgs(component, tb.stack, tb.ports)...)...)
-	}
-	waitHealthy(t, tb.stack.issuer+"/healthz", strings.TrimSuffix(tb.stack.apiURL, "/number-verification/v2")+"/healthz", tb.stack.networkURL+"/healthz")
-
-	tb.clientFile = filepath.Join(t.TempDir(), "sp-client.json")
-	runBinary(t, tb.bin, env, "client", "create", "--name", "testbed-sp", "--redirect-uri", tb.stack.spURL+"/callback",
-		"--scope", "openid", "--scope", "dpv:FraudPreventionAndDetection#number-verification:verify",
-		"--output", tb.clientFile, "--if-missing") // stdout (the secret) is not logged
-	startBinary(t, tb.bin, nil, "sp", "--sp-addr", "127.0.0.1:"+tb.ports[3], "--sp-issuer", tb.stack.issuer,
-		"--sp-client-file", tb.clientFile, "--sp-redirect-url", tb.stack.spURL+"/callback", "--sp-api-url", tb.stack.apiURL)
-	waitHealthy(t, tb.stack.spURL+"/healthz")
-	return tb
+	s := testbed.NewStack(t, "")
+	b := &spBed{Apart: s.ServeApart(nil, nil, nil), spPort: testbed.FreePorts(t, 1)[0]}
+	b.network = &sim.NetworkAdmin{BaseURL: b.Network, Token: s.AdminToken}
+	// As in compose: the SP's registered redirect URI is on localhost
+	// (authz accepts plain http only on loopback names).
+	b.sp = "http://localhost:" + b.spPort
+	b.clientFile = filepath.Join(t.TempDir(), "sp-client.json")
+	s.Run("client", "create", "--name", "testbed-sp", "--redirect-uri", b.sp+"/callback",
+		"--scope", "openid", "--scope", testbed.ScopeVerify,
+		"--output", b.clientFile, "--if-missing") // stdout (the secret) is not logged
+	p := testbed.Start(t, nil, "sp", "--sp-addr", "127.0.0.1:"+b.spPort, "--sp-issuer", b.Authz,
+		"--sp-client-file", b.clientFile, "--sp-redirect-url", b.sp+"/callback", "--sp-api-url", b.API("v2"))
+	testbed.WaitHealthy(t, p, b.sp+"/healthz")
+	return b
 }
 
-func (tb *testbed) networkArgs() []string {
-	return []string{"--network-url", tb.stack.networkURL, "--network-admin-token", tb.network.Token}
+func (b *spBed) networkArgs() []string {
+	return []string{"--network-url", b.Network, "--network-admin-token", b.network.Token}
 }
 
-func (tb *testbed) startURL(number string) string {
-	return tb.stack.spURL + "/start?" + url.Values{"phoneNumber": {number}}.Encode()
+func (b *spBed) startURL(number string) string {
+	return b.sp + "/start?" + url.Values{"phoneNumber": {number}}.Encode()
+}
+
+// ports are the servers' ports, which Chromium must be allowed.
+func (b *spBed) ports() []string {
+	var ports []string
+	for _, base := range []string{b.Authz, b.Resource, b.Network, b.sp} {
+		u, _ := url.Parse(base)
+		ports = append(ports, u.Port())
+	}
+	return ports
 }
 
 // The only address a device without a bound source address (the compose
@@ -92,14 +82,14 @@ func TestDeviceAttachSelfAndSPClientFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts four servers")
 	}
-	tb := startTestbed(t)
+	tb := startSPBed(t)
 	ctx := context.Background()
 	number := "+33612340077"
 
 	// The compose device's command line; there the SP is sp:8080 and
 	// --connect-to localhost:8080:sp:8080 matters (sim's TestConnectTo).
-	out := runBinary(t, tb.bin, nil, append([]string{"device", "--msisdn", number, "--attach-self", "--follow",
-		"--connect-to", "localhost:" + tb.ports[3] + ":127.0.0.1:" + tb.ports[3],
+	out := testbed.Run(t, nil, append([]string{"device", "--msisdn", number, "--attach-self", "--follow",
+		"--connect-to", "localhost:" + tb.spPort + ":127.0.0.1:" + tb.spPort,
 		"--authorize-url", tb.startURL(number)}, tb.networkArgs()...)...)
 	if !strings.HasPrefix(out, "device 127.0.0.1 (session ") || !strings.Contains(out, "Verified: "+number) {
 		t.Fatalf("device --attach-self --follow: want a session on 127.0.0.1 and the SP's verified page:\n%s", out)
@@ -117,10 +107,11 @@ func TestDeviceAttachSelfAndSPClientFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authorize := authorizeURL(tb.stack.issuer, creds.ClientID, tb.stack.spURL+"/callback", "attach-self-state")
-	out = runBinary(t, tb.bin, nil, append([]string{"device", "--msisdn", number, "--attach-self", "--keep-session",
-		"--authorize-url", authorize}, tb.networkArgs()...)...)
-	if !strings.Contains(out, "code ") || !strings.Contains(out, "state attach-self-state") {
+	authorize := testbed.NewSP(t, tb.Authz, testbed.Client{ID: creds.ClientID, Secret: creds.ClientSecret, Redirect: tb.sp + "/callback"},
+		strings.Fields(sim.DefaultScope)...).NewAuthRequest("")
+	out = testbed.Run(t, nil, append([]string{"device", "--msisdn", number, "--attach-self", "--keep-session",
+		"--authorize-url", authorize.URL}, tb.networkArgs()...)...)
+	if !strings.Contains(out, "code ") || !strings.Contains(out, "state "+authorize.State) {
 		t.Fatalf("device --attach-self at /authorize: want a code:\n%s", out)
 	}
 	s, err := tb.network.Lookup(ctx, loopbackSource)
@@ -146,7 +137,7 @@ func TestDeviceAttachSelfAndSPClientFile(t *testing.T) {
 			"exclude each other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runBinaryErr(tb.bin, nil, tc.args...)
+			out, err := testbed.RunErr(t, nil, tc.args...)
 			if err == nil || !strings.Contains(out, tc.want) {
 				t.Fatalf("numverify %s: exit %v, want a failure saying %q:\n%s", strings.Join(tc.args, " "), err, tc.want, out)
 			}
@@ -189,7 +180,7 @@ func TestBrowserVerifiesOnTheSPPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary, starts four servers and a browser")
 	}
-	tb := startTestbed(t)
+	tb := startSPBed(t)
 	number := "+33612340042"
 	session, err := tb.network.Attach(context.Background(), number, loopbackSource)
 	if err != nil {
@@ -201,7 +192,7 @@ func TestBrowserVerifiesOnTheSPPage(t *testing.T) {
 		}
 	})
 
-	var browserLog lockedBuffer // written by chromedp's goroutine
+	var browserLog syncbuf.Buffer // written by chromedp's goroutine
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -214,7 +205,7 @@ func TestBrowserVerifiesOnTheSPPage(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-proxy-server", true), // an HTTP(S)_PROXY in the environment must not carry the flow
-		chromedp.Flag("explicitly-allowed-ports", strings.Join(tb.ports, ",")),
+		chromedp.Flag("explicitly-allowed-ports", strings.Join(tb.ports(), ",")),
 		chromedp.WindowSize(800, 600),
 		chromedp.CombinedOutput(&browserLog),
 	)
@@ -243,7 +234,7 @@ func TestBrowserVerifiesOnTheSPPage(t *testing.T) {
 		t.Fatalf("%s (the browser is at %s): %v\nchromium output:\n%s", step, withoutQuery(location), err, browserLog.String())
 	}
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(tb.stack.spURL+"/"),
+		chromedp.Navigate(tb.sp+"/"),
 		chromedp.WaitVisible(chromedp.ID("phoneNumber")),
 		chromedp.SendKeys(chromedp.ID("phoneNumber"), number),
 		chromedp.Click(chromedp.ID("verify")),
@@ -276,16 +267,13 @@ func TestBrowserVerifiesOnTheSPPage(t *testing.T) {
 	if title != "Verified: "+number || verified.Value != "true" {
 		t.Fatalf("result page at %s says %q (data-verified=%q): %s", withoutQuery(location), title, verified.Value, detail)
 	}
-	if !strings.HasPrefix(location, tb.stack.spURL+"/callback?") {
+	if !strings.HasPrefix(location, tb.sp+"/callback?") {
 		t.Errorf("the result page is at %s, want the SP's callback", withoutQuery(location))
 	}
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n")) {
 		t.Errorf("the screenshot is not a PNG (%d bytes)", len(png))
 	}
 }
-
-// lockedBuffer captures server output written from other goroutines.
-type lockedBuffer = syncbuf.Buffer
 
 // withoutQuery drops the query of a URL for a message: the callback's
 // carries the authorization code.
@@ -301,7 +289,7 @@ func saveArtifact(t *testing.T, name string, data []byte) {
 	t.Helper()
 	dir := os.Getenv("NUMVERIFY_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "testdata", "artifacts") // the test runs in cmd/numverify
+		dir = filepath.Join("..", "testdata", "artifacts") // the test runs in e2e/
 	}
 	dir, err := filepath.Abs(dir)
 	if err == nil {
@@ -316,4 +304,21 @@ func saveArtifact(t *testing.T, name string, data []byte) {
 		return
 	}
 	t.Logf("artefact: %s", path)
+}
+
+// TestDeviceFollowExitsNonZeroWhenNotVerified: the compose handset's exit
+// status is the SP's verdict. Attached as one number, it opens the SP's page
+// for another: the SP answers 200 "Not verified", and the runner must fail
+// (it exited 0 on any 2xx page before).
+func TestDeviceFollowExitsNonZeroWhenNotVerified(t *testing.T) {
+	tb := startSPBed(t)
+	out, err := testbed.RunErr(t, nil, append([]string{"device", "--msisdn", "+33612340078", "--attach-self", "--follow",
+		"--connect-to", "localhost:" + tb.spPort + ":127.0.0.1:" + tb.spPort,
+		"--authorize-url", tb.startURL("+33612340079")}, tb.networkArgs()...)...)
+	if err == nil {
+		t.Fatalf("device --follow exited 0 on the SP's \"Not verified\" page:\n%s", out)
+	}
+	if !strings.Contains(out, "HTTP 200") || !strings.Contains(out, "Not verified") || !strings.Contains(out, "the SP says: not verified") {
+		t.Fatalf("want the SP's 200 \"Not verified\" page and the reason in the output:\n%s", out)
+	}
 }
