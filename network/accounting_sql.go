@@ -11,7 +11,10 @@ package network
 // known", the cut of a newer Start and the bounds of a late one read both.
 // The history's partitions whose day ended before the round's earliest
 // instant (less the remembering window) are pruned when the statement
-// starts: a round reads one or two days of history, whatever it holds.
+// starts: a round reads one or two days of history, whatever it holds. A
+// session ended after an instant of the last 30 seconds is still in the hot
+// table (it stays there HotRetention), so the cut and the bounds of an Open
+// that recent do not read history at all.
 
 const (
 	// fastOpenSQL: $1 nas[], $2 session id[], $3 ip[]. The ordinals (from 1)
@@ -19,8 +22,8 @@ const (
 	// else happens (an Interim-Update, a retransmitted Start), so they take
 	// no lock and no transaction.
 	fastOpenSQL = `SELECT u.ord FROM unnest($1::text[], $2::text[], $3::inet[]) WITH ORDINALITY AS u(nas, sid, ip, ord)
-WHERE EXISTS (SELECT 1 FROM network_sessions s
-    WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND upper_inf(s.period))`
+WHERE (SELECT true FROM network_sessions s
+    WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND upper_inf(s.period) LIMIT 1) IS NOT NULL`
 
 	// closeSQL: $1 nas[], $2 session id[], $3 at[], $4 remember. It closes
 	// each session's open rows at its instant and remembers a Stop that
@@ -37,11 +40,11 @@ WHERE EXISTS (SELECT 1 FROM network_sessions s
 ), remembered AS (
     INSERT INTO network_accounting_stops (nas, acct_session_id, stopped_at)
     SELECT u.nas, u.sid, u.at FROM u
-    WHERE NOT EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid
-            AND (upper_inf(s.period) OR upper(s.period) > u.at - $4::interval))
-        AND NOT EXISTS (SELECT 1 FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid
+    WHERE (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid
+            AND (upper_inf(s.period) OR upper(s.period) > u.at - $4::interval) LIMIT 1) IS NULL
+        AND (SELECT true FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid
             AND upper(h.period) > u.at - $4::interval
-            AND upper(h.period) > (SELECT min(at) FROM u) - $4::interval)
+            AND upper(h.period) > (SELECT min(at) FROM u) - $4::interval LIMIT 1) IS NULL
     ON CONFLICT (nas, acct_session_id) DO UPDATE SET stopped_at = greatest(network_accounting_stops.stopped_at, excluded.stopped_at)
 )
 SELECT u.ord, coalesce(c.n, 0) FROM u LEFT JOIN (SELECT ord, count(*) AS n FROM closed GROUP BY ord) c USING (ord)`
@@ -61,15 +64,15 @@ WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
     SELECT * FROM unnest($1::text[], $2::text[], $3::inet[], $4::timestamptz[]) WITH ORDINALITY AS u(nas, sid, ip, at, ord)
 ), state AS (
     SELECT u.*, CASE
-        WHEN EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
-            AND upper_inf(s.period)) THEN 'open'
-        WHEN EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
-            AND upper(s.period) > u.at - $5::interval) THEN 'closed'
-        WHEN EXISTS (SELECT 1 FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
+        WHEN (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+            AND upper_inf(s.period) LIMIT 1) IS NOT NULL THEN 'open'
+        WHEN (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+            AND upper(s.period) > u.at - $5::interval LIMIT 1) IS NOT NULL THEN 'closed'
+        WHEN (SELECT true FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
             AND upper(h.period) > u.at - $5::interval
-            AND upper(h.period) > (SELECT min(at) FROM u) - $5::interval) THEN 'closed'
-        WHEN EXISTS (SELECT 1 FROM network_accounting_stops x WHERE x.nas = u.nas AND x.acct_session_id = u.sid
-            AND x.stopped_at > u.at - $5::interval) THEN 'stopped'
+            AND upper(h.period) > (SELECT min(at) FROM u) - $5::interval LIMIT 1) IS NOT NULL THEN 'closed'
+        WHEN (SELECT true FROM network_accounting_stops x WHERE x.nas = u.nas AND x.acct_session_id = u.sid
+            AND x.stopped_at > u.at - $5::interval LIMIT 1) IS NOT NULL THEN 'stopped'
         ELSE 'new' END AS s
     FROM u
 ), fresh AS (
@@ -85,7 +88,7 @@ WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
     SET period = tstzrange(lower(h.period), greatest(f.at, lower(h.period) + interval '1 microsecond'), '[)')
     FROM fresh f
     WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
-        AND upper(h.period) > (SELECT min(at) FROM u)
+        AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds'
     RETURNING f.ord
 )
 SELECT st.ord, st.s, coalesce(a.n, 0) + coalesce(b.n, 0) FROM state st
@@ -103,13 +106,13 @@ LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord
         WITH ORDINALITY AS u(nas, sid, ip, at, msisdn, apn, rat, imsi, ord)
 ), fresh AS (
     SELECT u.* FROM u
-    WHERE NOT EXISTS (SELECT 1 FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
-            AND (upper_inf(s.period) OR upper(s.period) > u.at - $5::interval))
-        AND NOT EXISTS (SELECT 1 FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
+    WHERE (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+            AND (upper_inf(s.period) OR upper(s.period) > u.at - $5::interval) LIMIT 1) IS NULL
+        AND (SELECT true FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
             AND upper(h.period) > u.at - $5::interval
-            AND upper(h.period) > (SELECT min(at) FROM u) - $5::interval)
-        AND NOT EXISTS (SELECT 1 FROM network_accounting_stops x WHERE x.nas = u.nas AND x.acct_session_id = u.sid
-            AND x.stopped_at > u.at - $5::interval)
+            AND upper(h.period) > (SELECT min(at) FROM u) - $5::interval LIMIT 1) IS NULL
+        AND (SELECT true FROM network_accounting_stops x WHERE x.nas = u.nas AND x.acct_session_id = u.sid
+            AND x.stopped_at > u.at - $5::interval LIMIT 1) IS NULL
 ), bounds AS (
     SELECT f.*,
         greatest(f.at,
@@ -117,13 +120,13 @@ LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord
                 WHERE s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '[)') AND lower(s.period) <= f.at),
             (SELECT max(upper(h.period)) FROM network_session_history h
                 WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
-                    AND upper(h.period) > (SELECT min(at) FROM u))) AS s,
+                    AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds')) AS s,
         least(
             (SELECT min(lower(s.period)) FROM network_sessions s
                 WHERE s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '()') AND lower(s.period) > f.at),
             (SELECT min(lower(h.period)) FROM network_session_history h
                 WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '()') AND lower(h.period) > f.at
-                    AND upper(h.period) > (SELECT min(at) FROM u))) AS e
+                    AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds')) AS e
     FROM fresh f
 ), inserted AS (
     INSERT INTO network_sessions (msisdn, ip, period, apn, rat, imsi, nas, acct_session_id)
