@@ -55,6 +55,11 @@ func Start(t testing.TB, env []string, args ...string) *Process {
 
 // Exited waits at most d for the process to exit.
 func (p *Process) Exited(d time.Duration) bool {
+	select { // first without waiting: with both ready, select picks at random
+	case <-p.done:
+		return true
+	default:
+	}
 	select {
 	case <-p.done:
 		return true
