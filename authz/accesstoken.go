@@ -19,7 +19,7 @@ import (
 
 // jwtAccessTokens issues the access token of the numverify contract: an
 // RFC 9068 JWT, signed by the authorization server (always with
-// AccessTokenSigningAlgorithm) and encrypted to the resource server (nested),
+// accessTokenSigningAlgorithm) and encrypted to the resource server (nested),
 // or encrypted with the key both share (direct).
 // fosite still stores a record per token, keyed by the JWE's last segment
 // (its authentication tag, unique per token), so that introspection and
@@ -93,7 +93,7 @@ func (j *jwtAccessTokens) seal(ctx context.Context, claims contract.AccessClaims
 		}
 		return contract.SealDirect(claims, key, kid)
 	}
-	signing, err := j.keys.SigningKey(ctx, AccessTokenSigningAlgorithm)
+	signing, err := j.keys.SigningKey(ctx, accessTokenSigningAlgorithm)
 	if err != nil {
 		return "", fmt.Errorf("access token signing key: %w", err)
 	}

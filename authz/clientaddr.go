@@ -43,8 +43,8 @@ const (
 	AddressFromXForwardedFor = "x-forwarded-for"
 )
 
-// ClientAddressSources lists the accepted values of Config.ClientAddressFrom.
-var ClientAddressSources = []string{AddressFromPeer, AddressFromProxyProtocol, AddressFromForwarded, AddressFromXForwardedFor}
+// clientAddressSources lists the accepted values of Config.ClientAddressFrom.
+var clientAddressSources = []string{AddressFromPeer, AddressFromProxyProtocol, AddressFromForwarded, AddressFromXForwardedFor}
 
 // maxForwardedHops bounds the work spent on a header: a chain of more
 // trusted proxies than this is refused.
@@ -366,11 +366,11 @@ func (c Config) validateClientAddress() []error {
 	var problems []error
 	add := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 	switch {
-	case !slices.Contains(ClientAddressSources, c.ClientAddressFrom):
-		add("client address source %q: want one of %s", c.ClientAddressFrom, strings.Join(ClientAddressSources, ", "))
+	case !slices.Contains(clientAddressSources, c.ClientAddressFrom):
+		add("client address source %q: want one of %s", c.ClientAddressFrom, strings.Join(clientAddressSources, ", "))
 	case c.ClientAddressFrom == AddressFromPeer && len(c.TrustedProxies) > 0:
 		add("trusted proxies are set but the client address comes from the TCP peer: name the proxies' source (%s)",
-			strings.Join(ClientAddressSources[1:], ", "))
+			strings.Join(clientAddressSources[1:], ", "))
 	case c.ClientAddressFrom != AddressFromPeer && len(c.TrustedProxies) == 0:
 		add("client address from %s: needs the trusted proxies that send it", c.ClientAddressFrom)
 	}

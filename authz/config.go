@@ -25,11 +25,11 @@ const (
 	FormatOpaque = "opaque"
 )
 
-// AccessTokenFormats lists the accepted values of Config.AccessTokenFormat.
-var AccessTokenFormats = []string{FormatJWT, FormatJWTDirect, FormatOpaque}
+// accessTokenFormats lists the accepted values of Config.AccessTokenFormat.
+var accessTokenFormats = []string{FormatJWT, FormatJWTDirect, FormatOpaque}
 
-// MinSecretsKeyLength is the shortest Config.SecretsKey accepted.
-const MinSecretsKeyLength = 32
+// minSecretsKeyLength is the shortest Config.SecretsKey accepted.
+const minSecretsKeyLength = 32
 
 // Config is what the authorization server needs to know; every field is
 // checked by Validate, which reports all problems at once.
@@ -133,8 +133,8 @@ func (c Config) Validate() error {
 	if err := checkIssuer(c.Issuer); err != nil {
 		add("issuer %q: %v", c.Issuer, err)
 	}
-	if !slices.Contains(AccessTokenFormats, c.AccessTokenFormat) {
-		add("access token format %q: want one of %s", c.AccessTokenFormat, strings.Join(AccessTokenFormats, ", "))
+	if !slices.Contains(accessTokenFormats, c.AccessTokenFormat) {
+		add("access token format %q: want one of %s", c.AccessTokenFormat, strings.Join(accessTokenFormats, ", "))
 	}
 	for _, aud := range c.AccessTokenAudience {
 		if u, err := url.Parse(aud); err != nil || !u.IsAbs() {
@@ -163,8 +163,8 @@ func (c Config) Validate() error {
 	problems = append(problems, c.validateClientAddress()...)
 	problems = append(problems, c.validateRateLimits()...)
 	problems = append(problems, c.validateBackchannel()...)
-	if len(c.SecretsKey) < MinSecretsKeyLength {
-		add("secrets key: %d bytes, want at least %d", len(c.SecretsKey), MinSecretsKeyLength)
+	if len(c.SecretsKey) < minSecretsKeyLength {
+		add("secrets key: %d bytes, want at least %d", len(c.SecretsKey), minSecretsKeyLength)
 	}
 	return errors.Join(problems...)
 }

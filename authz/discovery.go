@@ -67,7 +67,7 @@ func newMetadata(cfg Config) metadata {
 		GrantTypesSupported:    []string{"authorization_code", "refresh_token", grantTypeJWTBearer, grantTypeCIBA},
 		SubjectTypesSupported:  []string{"pairwise"},
 		// Each client's ID tokens use the algorithm of its registration.
-		IDTokenSigningAlgValuesSupported:           IDTokenAlgorithms,
+		IDTokenSigningAlgValuesSupported:           idTokenAlgorithms,
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: algs,
 		IntrospectionEndpointAuthMethodsSupported:  authMethods,

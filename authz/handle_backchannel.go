@@ -229,20 +229,20 @@ func (s *Server) backchannelError(ctx context.Context, w http.ResponseWriter, cl
 
 // Defaults of the CIBA settings.
 const (
-	DefaultBackchannelRequestLifetime = 120 * time.Second
-	DefaultBackchannelPollInterval    = 2 * time.Second
-	DefaultBackchannelApprovalDelay   = time.Second
+	defaultBackchannelRequestLifetime = 120 * time.Second
+	defaultBackchannelPollInterval    = 2 * time.Second
+	defaultBackchannelApprovalDelay   = time.Second
 )
 
 func (c Config) withBackchannelDefaults() Config {
 	if c.BackchannelRequestLifetime == 0 {
-		c.BackchannelRequestLifetime = DefaultBackchannelRequestLifetime
+		c.BackchannelRequestLifetime = defaultBackchannelRequestLifetime
 	}
 	if c.BackchannelPollInterval == 0 {
-		c.BackchannelPollInterval = DefaultBackchannelPollInterval
+		c.BackchannelPollInterval = defaultBackchannelPollInterval
 	}
 	if c.BackchannelApprovalDelay == 0 {
-		c.BackchannelApprovalDelay = DefaultBackchannelApprovalDelay
+		c.BackchannelApprovalDelay = defaultBackchannelApprovalDelay
 	}
 	return c
 }

@@ -27,9 +27,9 @@ import (
 // time fosite asks, so a rotated key is used as soon as the key store serves
 // it.
 
-// IDTokenAlgorithms are the ID token signing algorithms a client may
+// idTokenAlgorithms are the ID token signing algorithms a client may
 // register, all listed in discovery (id_token_signing_alg_values_supported).
-var IDTokenAlgorithms = store.IDTokenSigningAlgorithms
+var idTokenAlgorithms = store.IDTokenSigningAlgorithms
 
 // idTokenAlgorithmKey carries the algorithm of the ID token being signed.
 type idTokenAlgorithmKey struct{}

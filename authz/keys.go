@@ -10,11 +10,11 @@ import (
 
 var _ Keys = (*keystore.Store)(nil)
 
-// AccessTokenSigningAlgorithm signs every JWT access token, whatever the
+// accessTokenSigningAlgorithm signs every JWT access token, whatever the
 // client's ID token algorithm: access tokens are read only by the operator's
 // resource servers, so the fast algorithm always (an RS256 signature costs
 // about as much as the rest of a login).
-const AccessTokenSigningAlgorithm = jose.ES256
+const accessTokenSigningAlgorithm = jose.ES256
 
 // Keys is what the authorization server needs from the key store
 // (internal/keystore.Store): its current signing key of each algorithm, the

@@ -51,6 +51,7 @@ func TestPostgresOutage(t *testing.T) {
 	// use them up) and a code for the token probe.
 	spVerify := testbed.NewSP(t, sv.Authz, client, "openid", testbed.ScopeVerify)
 	spShare := testbed.NewSP(t, sv.Authz, client, "openid", testbed.ScopeShare)
+	mustLogin(t, spShare, probe) // its keys fetched before the outage, as an SP's are
 	beforeV2 := mustLogin(t, spVerify, probe)
 	beforeV0 := mustLogin(t, spVerify, probe)
 	pendingCode, pendingReq, err := spVerify.Authorize(ctx, probe, "")

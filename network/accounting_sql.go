@@ -23,7 +23,7 @@ const (
 	// no lock and no transaction.
 	fastOpenSQL = `SELECT u.ord FROM unnest($1::text[], $2::text[], $3::inet[]) WITH ORDINALITY AS u(nas, sid, ip, ord)
 WHERE (SELECT true FROM network_sessions s
-    WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND upper_inf(s.period) LIMIT 1) IS NOT NULL`
+    WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND network_address_key(s.ip) = network_address_key(u.ip) AND upper_inf(s.period) LIMIT 1) IS NOT NULL`
 
 	// closeSQL: $1 nas[], $2 session id[], $3 at[], $4 remember. It closes
 	// each session's open rows at its instant and remembers a Stop that
@@ -64,9 +64,9 @@ WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
     SELECT * FROM unnest($1::text[], $2::text[], $3::inet[], $4::timestamptz[]) WITH ORDINALITY AS u(nas, sid, ip, at, ord)
 ), state AS (
     SELECT u.*, CASE
-        WHEN (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+        WHEN (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND network_address_key(s.ip) = network_address_key(u.ip)
             AND upper_inf(s.period) LIMIT 1) IS NOT NULL THEN 'open'
-        WHEN (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+        WHEN (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND network_address_key(s.ip) = network_address_key(u.ip)
             AND upper(s.period) > u.at - $5::interval LIMIT 1) IS NOT NULL THEN 'closed'
         WHEN (SELECT true FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
             AND upper(h.period) > u.at - $5::interval
@@ -81,7 +81,7 @@ WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
     UPDATE network_sessions h
     SET period = tstzrange(lower(h.period), greatest(f.at, lower(h.period) + interval '1 microsecond'), '[)')
     FROM fresh f
-    WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
+    WHERE network_address_key(h.ip) = network_address_key(f.ip) AND h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
     RETURNING f.ord
 ), cut_history AS (
     UPDATE network_session_history h
@@ -106,7 +106,7 @@ LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord
         WITH ORDINALITY AS u(nas, sid, ip, at, msisdn, apn, rat, imsi, ord)
 ), fresh AS (
     SELECT u.* FROM u
-    WHERE (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip
+    WHERE (SELECT true FROM network_sessions s WHERE s.nas = u.nas AND s.acct_session_id = u.sid AND s.ip = u.ip AND network_address_key(s.ip) = network_address_key(u.ip)
             AND (upper_inf(s.period) OR upper(s.period) > u.at - $5::interval) LIMIT 1) IS NULL
         AND (SELECT true FROM network_session_history h WHERE h.nas = u.nas AND h.acct_session_id = u.sid AND h.ip = u.ip
             AND upper(h.period) > u.at - $5::interval
@@ -117,13 +117,13 @@ LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord
     SELECT f.*,
         greatest(f.at,
             (SELECT max(upper(s.period)) FROM network_sessions s
-                WHERE s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '[)') AND lower(s.period) <= f.at),
+                WHERE network_address_key(s.ip) = network_address_key(f.ip) AND s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '[)') AND lower(s.period) <= f.at),
             (SELECT max(upper(h.period)) FROM network_session_history h
                 WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
                     AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds')) AS s,
         least(
             (SELECT min(lower(s.period)) FROM network_sessions s
-                WHERE s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '()') AND lower(s.period) > f.at),
+                WHERE network_address_key(s.ip) = network_address_key(f.ip) AND s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '()') AND lower(s.period) > f.at),
             (SELECT min(lower(h.period)) FROM network_session_history h
                 WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '()') AND lower(h.period) > f.at
                     AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds')) AS e
@@ -132,8 +132,8 @@ LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord
     INSERT INTO network_sessions (msisdn, ip, period, apn, rat, imsi, nas, acct_session_id)
     SELECT msisdn, ip, tstzrange(s, e, '[)'), apn, rat, imsi, nas, sid FROM bounds WHERE e IS NULL OR e > s
     ON CONFLICT DO NOTHING
-    RETURNING nas, acct_session_id, ip, upper_inf(period) AS open
+    RETURNING nas, acct_session_id, ip
 )
-SELECT b.ord, i.ip IS NOT NULL, coalesce(i.open, false), b.e IS NOT NULL FROM bounds b
-LEFT JOIN inserted i ON i.nas = b.nas AND i.acct_session_id = b.sid AND i.ip = b.ip`
+SELECT b.ord, in_table, in_table AND b.e IS NULL, b.e IS NOT NULL
+FROM (SELECT b.*, (b.nas, b.sid, b.ip) IN (SELECT nas, acct_session_id, ip FROM inserted) AS in_table FROM bounds b) AS b`
 )

@@ -13,10 +13,12 @@ import (
 )
 
 // resolveSQL is answered from the GiST index of the exclusion constraint
-// network_sessions_no_overlap (ip inet_ops, ports, period): >>= finds the /32,
-// /128 or /64 holding the address. The constraint guarantees at most one row.
+// network_sessions_no_overlap (network_address_key(ip), ip inet_ops, ports,
+// period): the key (the /32, or the /64 of an IPv6 address) leads to the
+// address's few sessions, >>= finds the /32, /128 or /64 holding the
+// address. The constraint guarantees at most one row.
 const resolveSQL = `SELECT ` + sessionColumns + ` FROM network_sessions
-WHERE ip >>= $1 AND ports @> $2::int4 AND period @> $3::timestamptz
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
 LIMIT 1`
 
 // resolveHistorySQL is the same question of the history, for an instant in
@@ -62,7 +64,7 @@ func (s *Store) LookupAddress(ctx context.Context, addr netip.Addr, at time.Time
 	}
 	addr = addr.Unmap().WithZone("")
 	sessions, err := s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_sessions
-WHERE ip >>= $1 AND period @> $2::timestamptz
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz
 LIMIT 2`, addr, at)
 	if err == nil && len(sessions) == 0 && past(at) {
 		sessions, err = s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_session_history

@@ -213,7 +213,7 @@ func (s *Store) freeAmong(ctx context.Context, window []candidate) ([]candidate,
 SELECT u.ord - 1 FROM unnest($1::inet[], $2::int4[], $3::int4[]) WITH ORDINALITY AS u(ip, lo, hi, ord)
 WHERE NOT EXISTS (
     SELECT 1 FROM network_sessions s
-    WHERE s.ip && u.ip AND s.ports && int4range(u.lo, u.hi, '[]') AND s.period && tstzrange(clock_timestamp(), NULL))
+    WHERE network_address_key(s.ip) = network_address_key(u.ip) AND s.ip && u.ip AND s.ports && int4range(u.lo, u.hi, '[]') AND s.period && tstzrange(clock_timestamp(), NULL))
 ORDER BY u.ord`, ips, lows, highs)
 	if err != nil {
 		return nil, fmt.Errorf("allocate: %w", pg.MapError(err))

@@ -22,13 +22,13 @@ import (
 // Bench modes.
 const (
 	ModeFlowVerify = "flow+verify" // authorize → token → exactly one verify with that token
-	ModeFlow       = "flow"        // the former name of flow+verify
-	ModeLogin      = "login"       // authorize → token, no verify
-	ModeVerify     = "verify"      // verify alone, with tokens issued before the clock starts
+	modeFlow       = "flow"        // the former name of flow+verify
+	modeLogin      = "login"       // authorize → token, no verify
+	modeVerify     = "verify"      // verify alone, with tokens issued before the clock starts
 )
 
-// Modes lists the bench modes.
-var Modes = []string{ModeFlowVerify, ModeFlow, ModeLogin, ModeVerify}
+// modes lists the bench modes.
+var modes = []string{ModeFlowVerify, modeFlow, modeLogin, modeVerify}
 
 // BenchConfig is one load run.
 type BenchConfig struct {
@@ -70,10 +70,10 @@ type BenchConfig struct {
 
 func (c *BenchConfig) defaults() error {
 	if c.Mode == "" {
-		c.Mode = ModeFlow
+		c.Mode = modeFlow
 	}
-	if !slices.Contains(Modes, c.Mode) {
-		return fmt.Errorf("bench: mode %q: want one of %s", c.Mode, strings.Join(Modes, ", "))
+	if !slices.Contains(modes, c.Mode) {
+		return fmt.Errorf("bench: mode %q: want one of %s", c.Mode, strings.Join(modes, ", "))
 	}
 	if c.Rate < 0 {
 		return fmt.Errorf("bench: rate %v: want 0 (closed loop) or more", c.Rate)
@@ -175,7 +175,7 @@ func (d *benchDevice) nextToken() *Tokens {
 type benchRun struct {
 	cfg    BenchConfig
 	rp     *RelyingParty
-	steps  map[string]*Histogram
+	steps  map[string]*histogram
 	order  []string
 	unit   string // the step that is one iteration, from its (scheduled) start
 	errMu  sync.Mutex
@@ -209,11 +209,11 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	run := &benchRun{cfg: cfg, rp: rp}
 	run.reset()
 	switch cfg.Mode {
-	case ModeFlowVerify, ModeFlow:
+	case ModeFlowVerify, modeFlow:
 		run.order, run.unit = []string{"authorize", "token", "verify", "flow"}, "flow"
-	case ModeLogin:
+	case modeLogin:
 		run.order, run.unit = []string{"authorize", "token", "login"}, "login"
-	case ModeVerify:
+	case modeVerify:
 		run.order, run.unit = []string{"verify", "call"}, "call"
 		if err := run.issueTokens(ctx, devices); err != nil {
 			return nil, err
@@ -224,9 +224,9 @@ func RunBench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 }
 
 func (r *benchRun) reset() {
-	r.steps = map[string]*Histogram{}
+	r.steps = map[string]*histogram{}
 	for _, s := range []string{"authorize", "token", "verify", "flow", "login", "call", "refresh"} {
-		r.steps[s] = &Histogram{}
+		r.steps[s] = &histogram{}
 	}
 	r.errs = map[[2]string]uint64{}
 	r.ticks = make([]struct{ ok, failed atomic.Uint64 }, int(r.cfg.Duration/time.Second)+61)
@@ -364,7 +364,7 @@ func (r *benchRun) iteration(ctx context.Context, d *benchDevice, scheduled time
 	defer r.inFlight.Add(-1)
 	var err error
 	switch r.cfg.Mode {
-	case ModeVerify:
+	case modeVerify:
 		token := d.token
 		if r.cfg.ReuseTokens {
 			if token == nil || time.Until(token.Expiry) < 20*time.Second {
@@ -380,17 +380,17 @@ func (r *benchRun) iteration(ctx context.Context, d *benchDevice, scheduled time
 				r.count(ferr, 0)
 				return
 			}
-			r.steps["refresh"].Record(time.Since(start))
+			r.steps["refresh"].record(time.Since(start))
 			token, d.token = tokens, tokens
 		}
 		err = r.verify(ctx, d, token.AccessToken, true)
 	default:
-		_, err = r.flow(ctx, d, r.cfg.Mode != ModeLogin)
+		_, err = r.flow(ctx, d, r.cfg.Mode != modeLogin)
 	}
 	var took time.Duration
 	if err == nil {
 		took = time.Since(scheduled)
-		r.steps[r.unit].Record(took)
+		r.steps[r.unit].record(took)
 	}
 	r.count(err, took)
 }
@@ -410,7 +410,7 @@ func (r *benchRun) count(err error, took time.Duration) {
 	}
 	r.ok.Add(1)
 	r.ticks[i].ok.Add(1)
-	interval.latency.Record(took)
+	interval.latency.record(took)
 }
 
 // flow runs authorize → token (→ verify when withVerify), recording each
@@ -426,7 +426,7 @@ func (r *benchRun) flow(ctx context.Context, d *benchDevice, withVerify bool) (*
 		r.fail("authorize", err)
 		return nil, err
 	}
-	r.steps["authorize"].Record(time.Since(start))
+	r.steps["authorize"].record(time.Since(start))
 
 	start = time.Now()
 	tokens, err := r.rp.Exchange(context.WithValue(ctx, oauth2.HTTPClient, d.Client), out.Code, req)
@@ -434,7 +434,7 @@ func (r *benchRun) flow(ctx context.Context, d *benchDevice, withVerify bool) (*
 		r.fail("token", err)
 		return nil, err
 	}
-	r.steps["token"].Record(time.Since(start))
+	r.steps["token"].record(time.Since(start))
 	if withVerify {
 		return tokens, r.verify(ctx, d, tokens.AccessToken, false)
 	}
@@ -453,7 +453,7 @@ func (r *benchRun) verify(ctx context.Context, d *benchDevice, accessToken strin
 		r.fail("verify", err)
 		return err
 	}
-	r.steps["verify"].Record(time.Since(start))
+	r.steps["verify"].record(time.Since(start))
 	return nil
 }
 
@@ -528,13 +528,13 @@ func (r *benchRun) report(elapsed time.Duration) *BenchReport {
 		Intervals: r.intervals}
 	rep.PerSec = float64(rep.OK) / elapsed.Seconds()
 	names := r.order
-	if r.steps["refresh"].Count() > 0 {
+	if r.steps["refresh"].count() > 0 {
 		names = append(names, "refresh")
 	}
 	for _, name := range names {
 		h := r.steps[name]
-		rep.Steps = append(rep.Steps, StepStats{Step: name, Count: h.Count(), Mean: ms(h.Mean()),
-			P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())})
+		rep.Steps = append(rep.Steps, StepStats{Step: name, Count: h.count(), Mean: ms(h.mean()),
+			P50: ms(h.quantile(0.5)), P90: ms(h.quantile(0.9)), P99: ms(h.quantile(0.99)), Max: ms(h.max())})
 	}
 	for k, n := range r.errs {
 		rep.Errors = append(rep.Errors, ErrorKind{Step: k[0], Kind: k[1], Count: n})
@@ -553,9 +553,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func (rep *BenchReport) Print(w io.Writer) {
 	unit := "flows"
 	switch rep.Mode {
-	case ModeVerify:
+	case modeVerify:
 		unit = "verifies"
-	case ModeLogin:
+	case modeLogin:
 		unit = "logins"
 	}
 	loop := fmt.Sprintf("concurrency %d", rep.Concurrency)

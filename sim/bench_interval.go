@@ -22,7 +22,7 @@ type Interval struct {
 // intervalStats collects the current interval; reportIntervals swaps in a
 // fresh one at the end of each.
 type intervalStats struct {
-	latency Histogram
+	latency histogram
 	failed  atomic.Uint64
 }
 
@@ -37,7 +37,7 @@ func (r *benchRun) reportIntervals(done <-chan struct{}) {
 		case <-done:
 			// The rest, unless it is an empty sliver: what finished after
 			// the last tick (the iterations in flight at the end) counts.
-			if stats := r.interval.Load(); stats.latency.Count() > 0 || stats.failed.Load() > 0 ||
+			if stats := r.interval.Load(); stats.latency.count() > 0 || stats.failed.Load() > 0 ||
 				time.Since(begun) >= r.cfg.ReportEvery/2 {
 				r.closeInterval(begun)
 			}
@@ -53,9 +53,9 @@ func (r *benchRun) closeInterval(begun time.Time) {
 	stats := r.interval.Swap(&intervalStats{})
 	now := time.Now()
 	h := &stats.latency
-	iv := Interval{End: now.Sub(r.start).Seconds(), OK: h.Count(), Failed: stats.failed.Load(),
-		PerSec: float64(h.Count()) / now.Sub(begun).Seconds(),
-		P50:    ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), InFlight: r.inFlight.Load()}
+	iv := Interval{End: now.Sub(r.start).Seconds(), OK: h.count(), Failed: stats.failed.Load(),
+		PerSec: float64(h.count()) / now.Sub(begun).Seconds(),
+		P50:    ms(h.quantile(0.5)), P99: ms(h.quantile(0.99)), Max: ms(h.max()), InFlight: r.inFlight.Load()}
 	r.intervals = append(r.intervals, iv)
 	if r.cfg.Progress != nil {
 		fmt.Fprintf(r.cfg.Progress, "%7.1fs %9.1f/s  p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms  %d errors  %d in flight\n",

@@ -52,7 +52,7 @@ func TestBenchOpenLoopMeasuresFromTheSchedule(t *testing.T) {
 func TestBenchOpenLoopKeepsItsRate(t *testing.T) {
 	op := newFakeOperator(t, "http://127.0.0.1:1/callback")
 	rep, err := RunBench(context.Background(), BenchConfig{
-		RP: op.rpConfig(), Mode: ModeLogin, Devices: 8, Rate: 50, Duration: time.Second,
+		RP: op.rpConfig(), Mode: modeLogin, Devices: 8, Rate: 50, Duration: time.Second,
 		Network: op.network(), DevicePrefix: netip.MustParsePrefix("127.21.10.0/24"),
 	})
 	if err != nil {

@@ -16,9 +16,9 @@ func TestBenchRunsFlowsFromEachDevice(t *testing.T) {
 		lie      string
 		wantKind string
 	}{
-		{"flow", ModeFlow, "", ""},
-		{"verify with pre-issued tokens", ModeVerify, "", ""},
-		{"a wrong answer is counted", ModeFlow, "+33700000001", "wrong-subscriber"},
+		{"flow", modeFlow, "", ""},
+		{"verify with pre-issued tokens", modeVerify, "", ""},
+		{"a wrong answer is counted", modeFlow, "+33700000001", "wrong-subscriber"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +44,7 @@ func TestBenchRunsFlowsFromEachDevice(t *testing.T) {
 			if tt.wantKind != "" && (len(rep.Errors) != 1 || rep.Errors[0].Kind != tt.wantKind || rep.Errors[0].Step != "verify") {
 				t.Fatalf("errors %+v, want only %s", rep.Errors, tt.wantKind)
 			}
-			if wantSteps := map[string]int{ModeFlow: 4, ModeVerify: 1}[tt.mode]; len(rep.Steps) < wantSteps || rep.Steps[0].Count == 0 {
+			if wantSteps := map[string]int{modeFlow: 4, modeVerify: 1}[tt.mode]; len(rep.Steps) < wantSteps || rep.Steps[0].Count == 0 {
 				t.Fatalf("steps %+v", rep.Steps)
 			}
 			op.mu.Lock()
@@ -96,7 +96,7 @@ func TestBenchVerifySpendsEachTokenOnce(t *testing.T) {
 			op := newFakeOperator(t, "http://127.0.0.1:1/callback")
 			op.singleUse = true
 			rep, err := RunBench(context.Background(), BenchConfig{
-				RP: op.rpConfig(), Mode: ModeVerify, Devices: 4, Duration: 700 * time.Millisecond,
+				RP: op.rpConfig(), Mode: modeVerify, Devices: 4, Duration: 700 * time.Millisecond,
 				Network: op.network(), TokensPerDevice: 3, ReuseTokens: tt.reuse,
 				DevicePrefix: netip.MustParsePrefix("127.22." + string(rune('0'+i)) + ".0/24"),
 			})

@@ -154,7 +154,7 @@ func (d *demo) subscriberFlow(ctx context.Context, s DemoSubscriber, wrongNumber
 		verifyStep(next, "phoneNumber", phone.Mask(wrongNumber)+" (another subscriber's)", wrongNumber, false, false)
 	}
 	if next, ok := d.nextLogin(ctx, device); ok {
-		verifyStep(next, "hashedPhoneNumber", cut(HashPhoneNumber(s.MSISDN))+"… (SHA-256)", s.MSISDN, true, true)
+		verifyStep(next, "hashedPhoneNumber", cut(hashPhoneNumber(s.MSISDN))+"… (SHA-256)", s.MSISDN, true, true)
 	}
 	if next, ok := d.nextLogin(ctx, device); ok {
 		number, err := d.rp.DevicePhoneNumber(ctx, next)

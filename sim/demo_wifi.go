@@ -85,7 +85,7 @@ func (d *demo) acquire(ctx context.Context, device *WiFiDevice) (string, bool) {
 		answer = []any{cut(token.Token), int(time.Until(token.ExpiresAt).Round(time.Second).Seconds())}
 	}
 	d.check(ok, "device   POST entitlement server (EAP_ID %s, AcquireTemporaryToken): EAP-AKA challenge, RES, MAC",
-		"operator token %s…, single-use, expires in %d s", []any{maskIdentity(device.SIM.EAPID())}, answer, err)
+		"operator token %s…, single-use, expires in %d s", []any{maskIdentity(device.SIM.eapID())}, answer, err)
 	return token.Token, ok
 }
 

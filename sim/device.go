@@ -340,16 +340,16 @@ var entities = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#34
 
 func unescapeEntities(s string) string { return entities.Replace(s) }
 
-// ErrNotLocal means an address cannot be a device here: this machine cannot
+// errNotLocal means an address cannot be a device here: this machine cannot
 // send from it (not in 127.0.0.0/8 nor assigned to an interface).
-var ErrNotLocal = errors.New("address is not local to this machine")
+var errNotLocal = errors.New("address is not local to this machine")
 
 // CheckLocal verifies that the machine can send from addr, so a device's
 // first request does not fail with a puzzling bind error.
 func CheckLocal(addr netip.Addr) error {
 	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: addr.AsSlice()})
 	if err != nil {
-		return fmt.Errorf("%s: %w (on Linux every 127.0.0.0/8 address is; attach the device there): %v", addr, ErrNotLocal, err)
+		return fmt.Errorf("%s: %w (on Linux every 127.0.0.0/8 address is; attach the device there): %v", addr, errNotLocal, err)
 	}
 	return l.Close()
 }

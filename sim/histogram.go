@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// Histogram records durations in fixed log-linear buckets, HDR-style: exact
+// histogram records durations in fixed log-linear buckets, HDR-style: exact
 // below 128 µs, then 128 buckets per power of two (a relative error under
 // 0.4 %) up to about 2^47 µs. Memory is fixed (about 43 KiB) whatever the
-// number of samples, and Record is lock-free, so one histogram can take the
+// number of samples, and record is lock-free, so one histogram can take the
 // samples of every worker.
-type Histogram struct {
+type histogram struct {
 	counts [histBuckets]atomic.Uint64
 	n      atomic.Uint64
 	sumUS  atomic.Uint64
@@ -48,8 +48,8 @@ func bucketRange(i int) (low, high uint64) {
 	return mantissa << uint(e), (mantissa + 1) << uint(e)
 }
 
-// Record adds one duration.
-func (h *Histogram) Record(d time.Duration) {
+// record adds one duration.
+func (h *histogram) record(d time.Duration) {
 	us := uint64(max(d.Microseconds(), 0))
 	h.counts[bucketOf(us)].Add(1)
 	h.n.Add(1)
@@ -62,14 +62,14 @@ func (h *Histogram) Record(d time.Duration) {
 	}
 }
 
-// Count is the number of recorded durations.
-func (h *Histogram) Count() uint64 { return h.n.Load() }
+// count is the number of recorded durations.
+func (h *histogram) count() uint64 { return h.n.Load() }
 
-// Max is the largest recorded duration (exact).
-func (h *Histogram) Max() time.Duration { return time.Duration(h.maxUS.Load()) * time.Microsecond }
+// max is the largest recorded duration (exact).
+func (h *histogram) max() time.Duration { return time.Duration(h.maxUS.Load()) * time.Microsecond }
 
-// Mean is the average recorded duration.
-func (h *Histogram) Mean() time.Duration {
+// mean is the average recorded duration.
+func (h *histogram) mean() time.Duration {
 	n := h.n.Load()
 	if n == 0 {
 		return 0
@@ -77,10 +77,10 @@ func (h *Histogram) Mean() time.Duration {
 	return time.Duration(h.sumUS.Load()/n) * time.Microsecond
 }
 
-// Quantile returns the duration at or below which a fraction q (0 < q ≤ 1)
+// quantile returns the duration at or below which a fraction q (0 < q ≤ 1)
 // of the samples fall: the midpoint of the bucket holding the rank-⌈q·n⌉
-// sample, never above Max.
-func (h *Histogram) Quantile(q float64) time.Duration {
+// sample, never above max.
+func (h *histogram) quantile(q float64) time.Duration {
 	n := h.n.Load()
 	if n == 0 {
 		return 0
@@ -99,5 +99,5 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 			return time.Duration(min(mid, h.maxUS.Load())) * time.Microsecond
 		}
 	}
-	return h.Max()
+	return h.max()
 }

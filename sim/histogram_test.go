@@ -28,11 +28,11 @@ func TestHistogramQuantilesMatchSortedSamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
-			var h Histogram
+			var h histogram
 			samples := make([]time.Duration, 20000)
 			for i := range samples {
 				samples[i] = tt.sample(r).Truncate(time.Microsecond)
-				h.Record(samples[i])
+				h.record(samples[i])
 			}
 			slices.Sort(samples)
 			for _, q := range []float64{0.5, 0.9, 0.99, 0.999, 1} {
@@ -40,18 +40,18 @@ func TestHistogramQuantilesMatchSortedSamples(t *testing.T) {
 				if q == 1 {
 					want = samples[len(samples)-1]
 				}
-				got := h.Quantile(q)
+				got := h.quantile(q)
 				// One bucket is under 1/128 wide, relative; allow 1 % + 1 µs.
 				tolerance := time.Duration(float64(want)*0.01) + time.Microsecond
 				if diff := got - want; diff > tolerance || diff < -tolerance {
 					t.Errorf("q%.3f = %v, sorted samples say %v (tolerance %v)", q, got, want, tolerance)
 				}
 			}
-			if h.Max() != samples[len(samples)-1] {
-				t.Errorf("max = %v, want %v", h.Max(), samples[len(samples)-1])
+			if h.max() != samples[len(samples)-1] {
+				t.Errorf("max = %v, want %v", h.max(), samples[len(samples)-1])
 			}
-			if h.Count() != uint64(len(samples)) {
-				t.Errorf("count = %d", h.Count())
+			if h.count() != uint64(len(samples)) {
+				t.Errorf("count = %d", h.count())
 			}
 		})
 	}
@@ -68,26 +68,26 @@ func TestHistogramBucketsCoverEveryValue(t *testing.T) {
 }
 
 func TestHistogramConcurrentRecord(t *testing.T) {
-	var h Histogram
+	var h histogram
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range 1000 {
-				h.Record(time.Duration(w*1000+i) * time.Microsecond)
+				h.record(time.Duration(w*1000+i) * time.Microsecond)
 			}
 		}()
 	}
 	wg.Wait()
-	if h.Count() != 8000 || h.Max() != 7999*time.Microsecond {
-		t.Fatalf("count %d max %v", h.Count(), h.Max())
+	if h.count() != 8000 || h.max() != 7999*time.Microsecond {
+		t.Fatalf("count %d max %v", h.count(), h.max())
 	}
-	if h.Quantile(0) != 0 {
-		t.Errorf("q0 = %v", h.Quantile(0))
+	if h.quantile(0) != 0 {
+		t.Errorf("q0 = %v", h.quantile(0))
 	}
-	var empty Histogram
-	if empty.Quantile(0.5) != 0 || empty.Mean() != 0 {
+	var empty histogram
+	if empty.quantile(0.5) != 0 || empty.mean() != 0 {
 		t.Error("empty histogram should answer zero")
 	}
 }

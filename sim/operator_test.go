@@ -199,7 +199,7 @@ func (op *fakeOperator) verify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]any{"status": 400, "code": "INVALID_ARGUMENT", "message": "bad body"})
 		return
 	}
-	verified := body.PhoneNumber == msisdn || strings.EqualFold(body.HashedPhoneNumber, HashPhoneNumber(msisdn))
+	verified := body.PhoneNumber == msisdn || strings.EqualFold(body.HashedPhoneNumber, hashPhoneNumber(msisdn))
 	op.mu.Lock()
 	if msisdn == op.lieAbout {
 		verified = false

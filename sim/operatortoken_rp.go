@@ -35,13 +35,13 @@ type OperatorTokenFlow string
 
 const (
 	FlowJWTBearer OperatorTokenFlow = "jwt-bearer"
-	FlowCIBA      OperatorTokenFlow = "ciba"
+	flowCIBA      OperatorTokenFlow = "ciba"
 )
 
 // ParseOperatorTokenFlow reads "jwt-bearer" or "ciba".
 func ParseOperatorTokenFlow(s string) (OperatorTokenFlow, error) {
 	switch f := OperatorTokenFlow(s); f {
-	case FlowJWTBearer, FlowCIBA:
+	case FlowJWTBearer, flowCIBA:
 		return f, nil
 	}
 	return "", errors.New(`the flow is "jwt-bearer" or "ciba"`)
@@ -50,7 +50,7 @@ func ParseOperatorTokenFlow(s string) (OperatorTokenFlow, error) {
 // RedeemOperatorToken exchanges token by flow with scope ("" for
 // OperatorTokenScope).
 func (rp *RelyingParty) RedeemOperatorToken(ctx context.Context, flow OperatorTokenFlow, token, scope string) (*Tokens, error) {
-	if flow == FlowCIBA {
+	if flow == flowCIBA {
 		return rp.CIBA(ctx, token, scope)
 	}
 	return rp.JWTBearer(ctx, token, scope)

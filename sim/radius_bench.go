@@ -319,7 +319,7 @@ type radiusRun struct {
 	cfg       *RadiusBenchConfig
 	model     *radiusModel
 	sockets   []*radiusSocket
-	latency   Histogram
+	latency   histogram
 	answered  atomic.Uint64
 	lost      atomic.Uint64
 	resent    atomic.Uint64
@@ -359,7 +359,7 @@ func RunRadiusBench(ctx context.Context, cfg RadiusBenchConfig) (*RadiusBenchRep
 	report := &RadiusBenchReport{Sent: map[string]uint64{}}
 	report.Opened = run.schedule(ctx, cfg.Open, 0, true)
 	run.inFlight.Wait()
-	run.latency = Histogram{}
+	run.latency = histogram{}
 	run.answered.Store(0)
 	run.sentByKey = sync.Map{}
 	start := time.Now()
@@ -373,7 +373,7 @@ func RunRadiusBench(ctx context.Context, cfg RadiusBenchConfig) (*RadiusBenchRep
 	})
 	report.Answered, report.Unanswered, report.Retransmissions = run.answered.Load(), run.lost.Load(), run.resent.Load()
 	report.Rate = float64(report.Answered) / min(report.Elapsed, cfg.Duration).Seconds()
-	report.P50, report.P99, report.Max = run.latency.Quantile(0.5), run.latency.Quantile(0.99), run.latency.Max()
+	report.P50, report.P99, report.Max = run.latency.quantile(0.5), run.latency.quantile(0.99), run.latency.max()
 	if cfg.OpenSessions != nil {
 		table, err := cfg.OpenSessions(ctx, cfg.NAS)
 		if err != nil {
@@ -466,7 +466,7 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 		r.counter(statusName(status)).Add(1)
 		if r.cfg.Progress != nil && time.Now().After(nextReport) {
 			fmt.Fprintf(r.cfg.Progress, "radius: %s sent %d answered %d unanswered %d p99 %s\n",
-				time.Since(start).Round(time.Second), count, r.answered.Load(), r.lost.Load(), r.latency.Quantile(0.99))
+				time.Since(start).Round(time.Second), count, r.answered.Load(), r.lost.Load(), r.latency.quantile(0.99))
 			nextReport = nextReport.Add(r.cfg.ReportEvery)
 		}
 	}
@@ -550,7 +550,7 @@ func (r *radiusRun) receive(s *radiusSocket) {
 		}
 		s.pending[buf[1]] = nil
 		s.mu.Unlock()
-		r.latency.Record(time.Since(p.first))
+		r.latency.record(time.Since(p.first))
 		r.answered.Add(1)
 		r.finish(s, buf[1], p)
 	}

@@ -209,7 +209,7 @@ func (e *ProtocolError) Error() string { return e.Step + ": " + e.Problem }
 func (rp *RelyingParty) Verify(ctx context.Context, accessToken, phoneNumber string, hashed bool) (bool, error) {
 	body := map[string]string{"phoneNumber": phoneNumber}
 	if hashed {
-		body = map[string]string{"hashedPhoneNumber": HashPhoneNumber(phoneNumber)}
+		body = map[string]string{"hashedPhoneNumber": hashPhoneNumber(phoneNumber)}
 	}
 	var out struct {
 		Verified *bool `json:"devicePhoneNumberVerified"`
@@ -237,9 +237,9 @@ func (rp *RelyingParty) DevicePhoneNumber(ctx context.Context, accessToken strin
 	return out.Number, nil
 }
 
-// HashPhoneNumber is CAMARA's hashedPhoneNumber: SHA-256, lower-case hex, of
+// hashPhoneNumber is CAMARA's hashedPhoneNumber: SHA-256, lower-case hex, of
 // the E.164 number with its '+'.
-func HashPhoneNumber(e164 string) string {
+func hashPhoneNumber(e164 string) string {
 	sum := sha256.Sum256([]byte(e164))
 	return hex.EncodeToString(sum[:])
 }

@@ -31,8 +31,8 @@ type SIM struct {
 	SQN       uint64
 }
 
-// EAPID is the SIM's TS.43 EAP_ID (its EAP-AKA permanent identity).
-func (s *SIM) EAPID() string {
+// eapID is the SIM's TS.43 EAP_ID (its EAP-AKA permanent identity).
+func (s *SIM) eapID() string {
 	digits := s.MNCDigits
 	if digits == 0 {
 		digits = 2
@@ -81,7 +81,7 @@ func (d *WiFiDevice) AcquireOperatorToken(ctx context.Context, clientID, operati
 	if err != nil {
 		return OperatorToken{}, err
 	}
-	peer := &eapaka.Peer{Identity: d.SIM.EAPID(), SIM: cipher, SQN: d.SIM.SQN}
+	peer := &eapaka.Peer{Identity: d.SIM.eapID(), SIM: cipher, SQN: d.SIM.SQN}
 	defer func() { d.SIM.SQN = peer.SQN }()
 	params, _ := json.Marshal(map[string]string{
 		entitlement.ParamEAPID: peer.Identity, entitlement.ParamApp: app,

@@ -12,8 +12,8 @@ import (
 )
 
 const (
-	// AccessTokenType is the JOSE "typ" of an RFC 9068 JWT access token.
-	AccessTokenType = "at+jwt"
+	// accessTokenType is the JOSE "typ" of an RFC 9068 JWT access token.
+	accessTokenType = "at+jwt"
 	// AMRNetwork is the authentication method reference of a silent
 	// network-based login ("nba"), the only one Number Verification accepts.
 	AMRNetwork = "nba"

@@ -46,19 +46,19 @@ func TestSealOpenNested(t *testing.T) {
 	// Signed by someone else: the signature must not verify.
 	forged := keys
 	forged.Verification = func(string) (any, bool) { return &otherKey.PublicKey, true }
-	if _, err := Open(token, forged); !errors.Is(err, ErrBadSignature) {
+	if _, err := Open(token, forged); !errors.Is(err, errBadSignature) {
 		t.Fatalf("foreign signer: %v", err)
 	}
 	// Encrypted for someone else.
 	wrongDecrypt := keys
 	wrongDecrypt.Decryption = func(string) (any, bool) { return otherKey, true }
-	if _, err := Open(token, wrongDecrypt); !errors.Is(err, ErrBadSignature) {
+	if _, err := Open(token, wrongDecrypt); !errors.Is(err, errBadSignature) {
 		t.Fatalf("wrong decryption key: %v", err)
 	}
 	if _, err := Open(token[:len(token)-4]+"AAAA", keys); err == nil {
 		t.Fatal("tampered token opened")
 	}
-	if _, err := Open("not-a-token", keys); !errors.Is(err, ErrMalformed) {
+	if _, err := Open("not-a-token", keys); !errors.Is(err, errMalformed) {
 		t.Fatalf("garbage: %v", err)
 	}
 }
@@ -76,7 +76,7 @@ func TestSealOpenDirect(t *testing.T) {
 		t.Fatalf("open: %+v %v", claims, err)
 	}
 	other := make([]byte, 32)
-	if _, err := Open(token, Keys{Decryption: func(string) (any, bool) { return other, true }}); !errors.Is(err, ErrBadSignature) {
+	if _, err := Open(token, Keys{Decryption: func(string) (any, bool) { return other, true }}); !errors.Is(err, errBadSignature) {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
@@ -93,12 +93,12 @@ func TestScopes(t *testing.T) {
 		{"number-verification-share-read", PermissionShare, true},
 		{"dpv:FraudPreventionAndDetection#number-verification-verify-read", PermissionVerify, true},
 		{"dpv:FraudPreventionAndDetection#number-verification:device-phone-number:read", PermissionShare, true},
-		{"dpv:FraudPreventionAndDetection", PermissionNone, true},
-		{"openid", PermissionNone, true},
-		{"dpv:Marketing#number-verification:verify", PermissionNone, false},
-		{"dpv:FraudPreventionAndDetection#openid", PermissionNone, false},
-		{"number-verification:verify ", PermissionNone, false},
-		{"", PermissionNone, false},
+		{"dpv:FraudPreventionAndDetection", permissionNone, true},
+		{"openid", permissionNone, true},
+		{"dpv:Marketing#number-verification:verify", permissionNone, false},
+		{"dpv:FraudPreventionAndDetection#openid", permissionNone, false},
+		{"number-verification:verify ", permissionNone, false},
+		{"", permissionNone, false},
 	} {
 		p, ok := ScopePermission(tc.scope)
 		if p != tc.perm || ok != tc.ok {
@@ -181,8 +181,8 @@ func TestOpenOneAlgorithm(t *testing.T) {
 			if tc.ok && err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			if !tc.ok && (!errors.Is(err, ErrMalformed) || lookups != 0) {
-				t.Fatalf("Open = %v after %d key lookups, want ErrMalformed before any", err, lookups)
+			if !tc.ok && (!errors.Is(err, errMalformed) || lookups != 0) {
+				t.Fatalf("Open = %v after %d key lookups, want errMalformed before any", err, lookups)
 			}
 		})
 	}

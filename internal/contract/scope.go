@@ -8,9 +8,9 @@ import (
 type Permission uint8
 
 const (
-	// PermissionNone: the scope is valid but grants no API access by itself
+	// permissionNone: the scope is valid but grants no API access by itself
 	// (openid, a bare purpose).
-	PermissionNone Permission = iota
+	permissionNone Permission = iota
 	// PermissionVerify: POST …/verify.
 	PermissionVerify
 	// PermissionShare: GET …/device-phone-number.
@@ -62,21 +62,21 @@ const (
 // "dpv:FraudPreventionAndDetection#<api scope>" form.
 func ScopePermission(scope string) (Permission, bool) {
 	if len(scope) == 0 || len(scope) > MaxScopeLength {
-		return PermissionNone, false
+		return permissionNone, false
 	}
 	if p, ok := apiScopes[scope]; ok {
 		return p, true
 	}
 	switch scope {
 	case ScopeOpenID, Purpose:
-		return PermissionNone, true
+		return permissionNone, true
 	}
 	if purpose, api, found := strings.Cut(scope, scopePurposeDelim); found && purpose == Purpose {
 		if p, ok := apiScopes[api]; ok {
 			return p, true
 		}
 	}
-	return PermissionNone, false
+	return permissionNone, false
 }
 
 // Permissions is the set of permissions a list of scope values grants.
@@ -126,5 +126,5 @@ func ParseScope(scope string) (values []string, perms Permissions, unknown []str
 // (refresh tokens are never issued for these).
 func IsNumberVerificationScope(scope string) bool {
 	p, ok := ScopePermission(scope)
-	return ok && p != PermissionNone
+	return ok && p != permissionNone
 }

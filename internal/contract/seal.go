@@ -25,14 +25,14 @@ const (
 	ContentEncryption  = jose.A256GCM
 )
 
-// SignatureAlgorithms are the algorithms access and ID tokens may be signed with.
-var SignatureAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+// signatureAlgorithms are the algorithms access and ID tokens may be signed with.
+var signatureAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
 
 // SealNested signs the claims with signingKey (a private key with kid and
 // alg) and encrypts the JWS to encryptionKey (the resource server's public
 // key with its kid).
 func SealNested(claims AccessClaims, signingKey jose.SigningKey, encryptionKey jose.JSONWebKey) (string, error) {
-	signer, err := jose.NewSigner(signingKey, (&jose.SignerOptions{}).WithType(AccessTokenType))
+	signer, err := jose.NewSigner(signingKey, (&jose.SignerOptions{}).WithType(accessTokenType))
 	if err != nil {
 		return "", fmt.Errorf("access token signer: %w", err)
 	}
@@ -52,7 +52,7 @@ func SealDirect(claims AccessClaims, key []byte, kid string) (string, error) {
 	}
 	encrypter, err := jose.NewEncrypter(ContentEncryption,
 		jose.Recipient{Algorithm: DirectKeyAlgorithm, Key: key, KeyID: kid},
-		(&jose.EncrypterOptions{}).WithType(AccessTokenType))
+		(&jose.EncrypterOptions{}).WithType(accessTokenType))
 	if err != nil {
 		return "", fmt.Errorf("access token encrypter: %w", err)
 	}
@@ -61,10 +61,10 @@ func SealDirect(claims AccessClaims, key []byte, kid string) (string, error) {
 
 // Errors of Open; all mean "401 invalid_token" to a client.
 var (
-	ErrMalformed    = errors.New("access token is malformed")
+	errMalformed    = errors.New("access token is malformed")
 	ErrUnknownKey   = errors.New("access token names an unknown key")
-	ErrBadSignature = errors.New("access token signature or encryption does not verify")
-	ErrWrongType    = errors.New("access token has the wrong typ")
+	errBadSignature = errors.New("access token signature or encryption does not verify")
+	errWrongType    = errors.New("access token has the wrong typ")
 )
 
 // Keys are what Open needs to open tokens: decryption keys by kid (the
@@ -92,7 +92,7 @@ func Open(token string, keys Keys) (AccessClaims, error) {
 	}
 	jwe, err := jose.ParseEncryptedCompact(token, algorithms, []jose.ContentEncryption{ContentEncryption})
 	if err != nil {
-		return claims, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return claims, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	key, ok := keys.Decryption(jwe.Header.KeyID)
 	if !ok {
@@ -100,27 +100,27 @@ func Open(token string, keys Keys) (AccessClaims, error) {
 	}
 	plaintext, err := jwe.Decrypt(key)
 	if err != nil {
-		return claims, ErrBadSignature
+		return claims, errBadSignature
 	}
 	if jwe.Header.Algorithm == string(DirectKeyAlgorithm) {
-		if typ, _ := jwe.Header.ExtraHeaders[jose.HeaderType].(string); typ != AccessTokenType {
-			return claims, ErrWrongType
+		if typ, _ := jwe.Header.ExtraHeaders[jose.HeaderType].(string); typ != accessTokenType {
+			return claims, errWrongType
 		}
 		if err := json.Unmarshal(plaintext, &claims); err != nil {
-			return claims, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return claims, fmt.Errorf("%w: %v", errMalformed, err)
 		}
 		return claims, nil
 	}
 	if cty, _ := jwe.Header.ExtraHeaders[jose.HeaderContentType].(string); cty != "JWT" {
-		return claims, ErrWrongType
+		return claims, errWrongType
 	}
-	jws, err := jose.ParseSignedCompact(string(plaintext), SignatureAlgorithms)
+	jws, err := jose.ParseSignedCompact(string(plaintext), signatureAlgorithms)
 	if err != nil || len(jws.Signatures) != 1 {
-		return claims, fmt.Errorf("%w: inner JWS: %v", ErrMalformed, err)
+		return claims, fmt.Errorf("%w: inner JWS: %v", errMalformed, err)
 	}
 	header := jws.Signatures[0].Protected
-	if typ, _ := header.ExtraHeaders[jose.HeaderType].(string); typ != AccessTokenType {
-		return claims, ErrWrongType
+	if typ, _ := header.ExtraHeaders[jose.HeaderType].(string); typ != accessTokenType {
+		return claims, errWrongType
 	}
 	verificationKey, ok := keys.Verification(header.KeyID)
 	if !ok {
@@ -128,10 +128,10 @@ func Open(token string, keys Keys) (AccessClaims, error) {
 	}
 	payload, err := jws.Verify(verificationKey)
 	if err != nil {
-		return claims, ErrBadSignature
+		return claims, errBadSignature
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil {
-		return claims, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return claims, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	return claims, nil
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// StatusClientClosedRequest is what the log and metrics record for a request
+// statusClientClosedRequest is what the log and metrics record for a request
 // whose client went away before its answer (nginx's 499), so that a client
 // giving up is not counted as a server error.
-const StatusClientClosedRequest = 499
+const statusClientClosedRequest = 499
 
 type infoKey struct{}
 
@@ -109,7 +109,7 @@ func Observe(server string, next http.Handler, logger *slog.Logger, m *Metrics) 
 		code := captured.Code
 		if code >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
 			// The client hung up before the answer: not a server error.
-			code = StatusClientClosedRequest
+			code = statusClientClosedRequest
 		}
 		route := ri.route
 		if route == "" {

@@ -67,9 +67,9 @@ func WithClock(now func() time.Time) Option {
 	return func(p *Purger) { p.now = now }
 }
 
-// WithoutVacuum leaves the tables to autovacuum (by default a round that
+// withoutVacuum leaves the tables to autovacuum (by default a round that
 // deleted rows from a table vacuums and analyzes it).
-func WithoutVacuum() Option {
+func withoutVacuum() Option {
 	return func(p *Purger) { p.vacuumAfter = false }
 }
 

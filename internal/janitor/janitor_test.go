@@ -240,10 +240,10 @@ func TestPurgeVacuumsWhatItPurged(t *testing.T) {
 
 	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'again-' || g, $1 FROM generate_series(1, 50) g`, now.Add(-time.Hour))
 	db.Exec(t, `INSERT INTO used_access_tokens (jti, expires_at) SELECT 'live2-' || g, $1 FROM generate_series(1, 50) g`, now.Add(time.Hour))
-	if _, err := NewPurger(db.Pool, Tasks(lifetimes), WithoutVacuum(), WithClock(func() time.Time { return now })).Once(ctx); err != nil {
+	if _, err := NewPurger(db.Pool, Tasks(lifetimes), withoutVacuum(), WithClock(func() time.Time { return now })).Once(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := reltuples("used_access_tokens"); n != 100 {
-		t.Errorf("WithoutVacuum: reltuples = %v, want 100 still (150 would mean it analyzed)", n)
+		t.Errorf("withoutVacuum: reltuples = %v, want 100 still (150 would mean it analyzed)", n)
 	}
 }

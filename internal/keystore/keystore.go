@@ -30,27 +30,27 @@ import (
 
 // Key uses, as stored in keys.use.
 const (
-	UseSig    = "sig"    // signs ID tokens and JWT access tokens (one active key per algorithm)
-	UseEnc    = "enc"    // the resource server's key access tokens are encrypted to
-	UseSecret = "secret" // the shared key of direct-encrypted (dir, A256GCM) access tokens
+	useSig    = "sig"    // signs ID tokens and JWT access tokens (one active key per algorithm)
+	useEnc    = "enc"    // the resource server's key access tokens are encrypted to
+	useSecret = "secret" // the shared key of direct-encrypted (dir, A256GCM) access tokens
 )
 
-// Role is whose key a private key is sealed under (keys.sealed_for).
-type Role string
+// keyRole is whose key a private key is sealed under (keys.sealed_for).
+type keyRole string
 
 const (
-	// RoleAuthz: the signing keys (and, in a database made before roles, every key).
-	RoleAuthz Role = "authz"
-	// RoleResource: the resource server's encryption key and the direct key.
-	RoleResource Role = "resource"
+	// roleAuthz: the signing keys (and, in a database made before roles, every key).
+	roleAuthz keyRole = "authz"
+	// roleResource: the resource server's encryption key and the direct key.
+	roleResource keyRole = "resource"
 )
 
 // sealedFor is the role a new key of this use is sealed for.
-func sealedFor(use string) Role {
-	if use == UseSig {
-		return RoleAuthz
+func sealedFor(use string) keyRole {
+	if use == useSig {
+		return roleAuthz
 	}
-	return RoleResource
+	return roleResource
 }
 
 // Secrets are the secrets keys a process holds (32 bytes each); either may
@@ -61,9 +61,9 @@ type Secrets struct {
 	Resource []byte // NUMVERIFY_RESOURCE_SECRETS_KEY
 }
 
-// DefaultCacheTTL is how long reads are served from memory before the keys
+// defaultCacheTTL is how long reads are served from memory before the keys
 // are loaded again.
-const DefaultCacheTTL = 5 * time.Second
+const defaultCacheTTL = 5 * time.Second
 
 // maxStale is how long a cache is still served when reloading fails (a
 // database blip must not stop token signing or validation).
@@ -77,7 +77,7 @@ var ErrNoKey = errors.New("no usable key")
 // the roles whose secrets it holds.
 type Store struct {
 	pool    *pgxpool.Pool
-	sealers map[Role]*sealer
+	sealers map[keyRole]*sealer
 	ttl     time.Duration
 	now     func() time.Time
 
@@ -137,25 +137,25 @@ func WithClock(now func() time.Time) Option {
 // (and can create) only the keys sealed for those roles. A resource server
 // opens it with Secrets{Resource: …} alone.
 func Open(pool *pgxpool.Pool, secrets Secrets, opts ...Option) (*Store, error) {
-	sealers := map[Role]*sealer{}
+	sealers := map[keyRole]*sealer{}
 	if secrets.Authz != nil {
-		s, err := newSealer(secrets.Authz, LabelPrivateKeyEncryption, ErrWrongSecretsKey)
+		s, err := newSealer(secrets.Authz, labelPrivateKeyEncryption, errWrongSecretsKey)
 		if err != nil {
 			return nil, err
 		}
-		sealers[RoleAuthz] = s
+		sealers[roleAuthz] = s
 	}
 	if secrets.Resource != nil {
-		s, err := newSealer(secrets.Resource, LabelResourcePrivateKeyEncryption, ErrWrongResourceSecretsKey)
+		s, err := newSealer(secrets.Resource, labelResourcePrivateKeyEncryption, errWrongResourceSecretsKey)
 		if err != nil {
 			return nil, fmt.Errorf("resource %w", err)
 		}
-		sealers[RoleResource] = s
+		sealers[roleResource] = s
 	}
 	if len(sealers) == 0 {
 		return nil, errors.New("key store: no secrets key")
 	}
-	s := &Store{pool: pool, sealers: sealers, ttl: DefaultCacheTTL, now: time.Now}
+	s := &Store{pool: pool, sealers: sealers, ttl: defaultCacheTTL, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -163,12 +163,12 @@ func Open(pool *pgxpool.Pool, secrets Secrets, opts ...Option) (*Store, error) {
 }
 
 // holds reports whether the store has the secrets key of role.
-func (s *Store) holds(role Role) bool { return s.sealers[role] != nil }
+func (s *Store) holds(role keyRole) bool { return s.sealers[role] != nil }
 
 // roles are the roles whose keys the store reads.
 func (s *Store) roles() []string {
 	var roles []string
-	for _, role := range []Role{RoleAuthz, RoleResource} {
+	for _, role := range []keyRole{roleAuthz, roleResource} {
 		if s.holds(role) {
 			roles = append(roles, string(role))
 		}
@@ -252,13 +252,13 @@ func (s *Store) load(ctx context.Context) ([]storedKey, error) {
 		var (
 			k      storedKey
 			kid    string
-			role   Role
+			role   keyRole
 			sealed []byte
 		)
 		if err := rows.Scan(&kid, &k.use, &k.alg, &role, &sealed, &k.notBefore, &k.retireAt); err != nil {
 			return nil, fmt.Errorf("load keys: %w", err)
 		}
-		if role == RoleResource && k.use == UseSig { // the schema forbids it; never trust it
+		if role == roleResource && k.use == useSig { // the schema forbids it; never trust it
 			return nil, fmt.Errorf("load keys: signing key %s is sealed for the resource server", kid)
 		}
 		sealer := s.sealers[role]
@@ -313,7 +313,7 @@ func (s *Store) SigningKey(ctx context.Context, alg jose.SignatureAlgorithm) (jo
 	if alg == "" {
 		return jose.JSONWebKey{}, errors.New("signing key: no algorithm named")
 	}
-	return s.newest(ctx, UseSig, string(alg))
+	return s.newest(ctx, useSig, string(alg))
 }
 
 // PublicSigningKeys is the JWKS: the public part of every signing key not
@@ -327,7 +327,7 @@ func (s *Store) PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error
 	now := s.now()
 	var public []jose.JSONWebKey
 	for _, k := range keys {
-		if k.use == UseSig && k.publishedAt(now) {
+		if k.use == useSig && k.publishedAt(now) {
 			public = append(public, k.jwk.Public())
 		}
 	}
@@ -337,12 +337,12 @@ func (s *Store) PublicSigningKeys(ctx context.Context) ([]jose.JSONWebKey, error
 // EncryptionKey is the resource server's private encryption key (ECDH-ES);
 // its Public() is what the authorization server encrypts access tokens to.
 func (s *Store) EncryptionKey(ctx context.Context) (jose.JSONWebKey, error) {
-	return s.newest(ctx, UseEnc, "")
+	return s.newest(ctx, useEnc, "")
 }
 
 // DirectKey is the shared 256-bit key of direct-encrypted access tokens.
 func (s *Store) DirectKey(ctx context.Context) (kid string, key []byte, err error) {
-	jwk, err := s.newest(ctx, UseSecret, "")
+	jwk, err := s.newest(ctx, useSecret, "")
 	if err != nil {
 		return "", nil, err
 	}

@@ -91,7 +91,7 @@ func TestParseSecretsKey(t *testing.T) {
 
 func TestDeriveKey(t *testing.T) {
 	k := randomKey(t)
-	a, b := DeriveKey(k, LabelClientSecretHMAC), DeriveKey(k, LabelPrivateKeyEncryption)
+	a, b := DeriveKey(k, LabelClientSecretHMAC), DeriveKey(k, labelPrivateKeyEncryption)
 	if len(a) != 32 || bytes.Equal(a, b) || bytes.Equal(a, k) {
 		t.Errorf("derived keys must be 32 bytes, differ by label and from the secrets key")
 	}
@@ -203,7 +203,7 @@ func TestEnsureKeysAddsMissingAlgorithm(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.inLockedTx(ctx, func(tx pgx.Tx) error {
-		for i, use := range []string{UseSig, UseEnc, UseSecret} {
+		for i, use := range []string{useSig, useEnc, useSecret} {
 			if err := s.insert(ctx, tx, old[i], use, 0); err != nil {
 				return err
 			}
@@ -267,20 +267,20 @@ func TestEncryptedAtRest(t *testing.T) {
 	t.Run("wrong secrets key", func(t *testing.T) {
 		wrong := newStore(t, db, randomKey(t))
 		err := wrong.Refresh(ctx)
-		if !errors.Is(err, ErrWrongSecretsKey) || !strings.Contains(err.Error(), "NUMVERIFY_SECRETS_KEY") {
-			t.Fatalf("Refresh with another secrets key = %v, want ErrWrongSecretsKey naming NUMVERIFY_SECRETS_KEY", err)
+		if !errors.Is(err, errWrongSecretsKey) || !strings.Contains(err.Error(), "NUMVERIFY_SECRETS_KEY") {
+			t.Fatalf("Refresh with another secrets key = %v, want errWrongSecretsKey naming NUMVERIFY_SECRETS_KEY", err)
 		}
-		if _, err := wrong.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrWrongSecretsKey) {
-			t.Errorf("SigningKey with another secrets key = %v, want ErrWrongSecretsKey", err)
+		if _, err := wrong.SigningKey(ctx, jose.ES256); !errors.Is(err, errWrongSecretsKey) {
+			t.Errorf("SigningKey with another secrets key = %v, want errWrongSecretsKey", err)
 		}
-		if err := wrong.EnsureKeys(ctx); !errors.Is(err, ErrWrongSecretsKey) {
-			t.Errorf("EnsureKeys with another secrets key = %v, want ErrWrongSecretsKey", err)
+		if err := wrong.EnsureKeys(ctx); !errors.Is(err, errWrongSecretsKey) {
+			t.Errorf("EnsureKeys with another secrets key = %v, want errWrongSecretsKey", err)
 		}
 	})
 	t.Run("kid bound to its row", func(t *testing.T) {
 		// Swapping two rows' ciphertexts must not hand one key out as another.
 		db.Exec(t, `UPDATE keys SET private_jwk = (SELECT private_jwk FROM keys WHERE use = 'enc') WHERE use = 'sig'`)
-		if err := newStore(t, db, secrets).Refresh(ctx); !errors.Is(err, ErrWrongSecretsKey) {
+		if err := newStore(t, db, secrets).Refresh(ctx); !errors.Is(err, errWrongSecretsKey) {
 			t.Errorf("Refresh after moving a ciphertext = %v, want it refused", err)
 		}
 	})

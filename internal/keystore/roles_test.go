@@ -56,7 +56,7 @@ func TestResourceRoleHoldsNoSigningKey(t *testing.T) {
 		t.Errorf("resource PublicSigningKeys = %d keys, %v; want none (it reads the JWKS)", len(public), err)
 	}
 	for _, k := range resource.cache {
-		if k.use == UseSig {
+		if k.use == useSig {
 			t.Errorf("the resource store loaded signing key %s", k.jwk.KeyID)
 		}
 	}
@@ -68,18 +68,18 @@ func TestResourceRoleHoldsNoSigningKey(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT kid, private_jwk FROM keys WHERE use = 'sig'`).Scan(&kid, &sealed); err != nil {
 		t.Fatal(err)
 	}
-	for _, label := range []string{LabelPrivateKeyEncryption, LabelResourcePrivateKeyEncryption} {
-		s, err := newSealer(resourceSecret, label, ErrWrongSecretsKey)
+	for _, label := range []string{labelPrivateKeyEncryption, labelResourcePrivateKeyEncryption} {
+		s, err := newSealer(resourceSecret, label, errWrongSecretsKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.open(kid, sealed); !errors.Is(err, ErrWrongSecretsKey) {
+		if _, err := s.open(kid, sealed); !errors.Is(err, errWrongSecretsKey) {
 			t.Errorf("the signing key opened with the resource secrets key (label %s): %v", label, err)
 		}
 	}
 	posing := openStore(t, db.Pool, Secrets{Authz: resourceSecret})
-	if _, err := posing.SigningKey(ctx, jose.ES256); !errors.Is(err, ErrWrongSecretsKey) {
-		t.Errorf("resource secrets key given as the secrets key: SigningKey err %v, want ErrWrongSecretsKey", err)
+	if _, err := posing.SigningKey(ctx, jose.ES256); !errors.Is(err, errWrongSecretsKey) {
+		t.Errorf("resource secrets key given as the secrets key: SigningKey err %v, want errWrongSecretsKey", err)
 	}
 
 	// Nor can it make or rotate keys, and the schema refuses a signing key
@@ -96,9 +96,9 @@ func TestResourceRoleHoldsNoSigningKey(t *testing.T) {
 
 	// The authorization server with another resource secrets key is told which key is wrong.
 	wrong := openStore(t, db.Pool, Secrets{Authz: authzSecret, Resource: randomKey(t)})
-	if err := wrong.Refresh(ctx); !errors.Is(err, ErrWrongResourceSecretsKey) ||
+	if err := wrong.Refresh(ctx); !errors.Is(err, errWrongResourceSecretsKey) ||
 		!strings.Contains(err.Error(), "NUMVERIFY_RESOURCE_SECRETS_KEY") {
-		t.Errorf("Refresh with another resource secrets key = %v, want ErrWrongResourceSecretsKey", err)
+		t.Errorf("Refresh with another resource secrets key = %v, want errWrongResourceSecretsKey", err)
 	}
 	// Signing keys rotate with the secrets key alone (`numverify keys rotate`).
 	signer := openStore(t, db.Pool, Secrets{Authz: authzSecret})
@@ -128,7 +128,7 @@ func TestUpgradeFromOneSecretsKey(t *testing.T) {
 	defer pool.Close()
 
 	secrets := randomKey(t)
-	old, err := newSealer(secrets, LabelPrivateKeyEncryption, ErrWrongSecretsKey)
+	old, err := newSealer(secrets, labelPrivateKeyEncryption, errWrongSecretsKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,14 +138,14 @@ func TestUpgradeFromOneSecretsKey(t *testing.T) {
 	for _, k := range []struct {
 		jwk jose.JSONWebKey
 		use string
-	}{{sig, UseSig}, {enc, UseEnc}, {dir, UseSecret}} {
+	}{{sig, useSig}, {enc, useEnc}, {dir, useSecret}} {
 		private, _ := k.jwk.MarshalJSON()
 		sealed, err := old.seal(k.jwk.KeyID, private)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var public any
-		if k.use != UseSecret {
+		if k.use != useSecret {
 			b, _ := json.Marshal(k.jwk.Public())
 			public = string(b)
 		}

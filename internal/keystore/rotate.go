@@ -42,7 +42,7 @@ const rsaBits = 2048
 // these secrets keys. Only the authorization server's store (holding both
 // secrets) may call it.
 func (s *Store) EnsureKeys(ctx context.Context) error {
-	if !s.holds(RoleAuthz) || !s.holds(RoleResource) {
+	if !s.holds(roleAuthz) || !s.holds(roleResource) {
 		return errors.New("ensure keys: only the authorization server (holding the secrets key and the resource secrets key) creates keys")
 	}
 	err := s.inLockedTx(ctx, func(tx pgx.Tx) error {
@@ -73,9 +73,9 @@ func (s *Store) EnsureKeys(ctx context.Context) error {
 		}
 		var makers []maker
 		for _, alg := range SigningAlgorithms {
-			makers = append(makers, maker{kind{UseSig, string(alg)}, func() (jose.JSONWebKey, error) { return newSigningKey(alg) }})
+			makers = append(makers, maker{kind{useSig, string(alg)}, func() (jose.JSONWebKey, error) { return newSigningKey(alg) }})
 		}
-		makers = append(makers, maker{kind{UseEnc, ""}, newEncryptionKey}, maker{kind{UseSecret, ""}, newDirectKey})
+		makers = append(makers, maker{kind{useEnc, ""}, newEncryptionKey}, maker{kind{useSecret, ""}, newDirectKey})
 		for _, m := range makers {
 			if has[m.kind] {
 				continue
@@ -121,7 +121,7 @@ func (s *Store) rotate(ctx context.Context, algs []jose.SignatureAlgorithm, publ
 	if publishAhead < 0 || oldKeyGrace < 0 {
 		return nil, errors.New("rotate: publish-ahead and grace must not be negative")
 	}
-	if !s.holds(RoleAuthz) {
+	if !s.holds(roleAuthz) {
 		return nil, errors.New("rotate: signing keys are sealed with the secrets key, which this store lacks")
 	}
 	fresh := make(map[jose.SignatureAlgorithm]jose.JSONWebKey, len(algs))
@@ -161,7 +161,7 @@ func (s *Store) rotateInTx(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, 
 	if !current {
 		publishAhead = 0 // nothing signs with alg yet: no verifier to warn ahead
 	}
-	if err := s.insert(ctx, tx, jwk, UseSig, publishAhead); err != nil {
+	if err := s.insert(ctx, tx, jwk, useSig, publishAhead); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `
@@ -195,11 +195,11 @@ func (s *Store) resealForResource(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("reseal keys: %w", pg.MapError(err))
 	}
 	for _, k := range legacy {
-		plain, err := s.sealers[RoleAuthz].open(k.kid, k.sealed)
+		plain, err := s.sealers[roleAuthz].open(k.kid, k.sealed)
 		if err != nil {
 			return fmt.Errorf("reseal keys: %w", err)
 		}
-		resealed, err := s.sealers[RoleResource].seal(k.kid, plain)
+		resealed, err := s.sealers[roleResource].seal(k.kid, plain)
 		if err != nil {
 			return err
 		}
@@ -228,7 +228,7 @@ func (s *Store) insert(ctx context.Context, tx pgx.Tx, jwk jose.JSONWebKey, use 
 		return err
 	}
 	var public any // NULL for the direct key: it has no public part
-	if use != UseSecret {
+	if use != useSecret {
 		b, err := json.Marshal(jwk.Public())
 		if err != nil {
 			return fmt.Errorf("key %s: encode public part: %w", jwk.KeyID, err)

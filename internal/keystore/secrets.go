@@ -23,17 +23,17 @@ const (
 	// (authz/store.SecretHasher); the provider and `numverify client create`
 	// must derive the same.
 	LabelClientSecretHMAC = "client-secret-hmac"
-	// LabelPrivateKeyEncryption keys the AES-256-GCM encryption at rest of
+	// labelPrivateKeyEncryption keys the AES-256-GCM encryption at rest of
 	// the private JWKs sealed for the authorization server (signing keys),
 	// derived from NUMVERIFY_SECRETS_KEY.
-	LabelPrivateKeyEncryption = "private-jwk-aes-256-gcm"
-	// LabelResourcePrivateKeyEncryption keys the encryption at rest of the
+	labelPrivateKeyEncryption = "private-jwk-aes-256-gcm"
+	// labelResourcePrivateKeyEncryption keys the encryption at rest of the
 	// private JWKs sealed for the resource server (its decryption key and the
 	// direct key), derived from NUMVERIFY_RESOURCE_SECRETS_KEY.
-	LabelResourcePrivateKeyEncryption = "resource-private-jwk-aes-256-gcm"
-	// LabelResourceSecretsKey derives the default resource secrets key from
+	labelResourcePrivateKeyEncryption = "resource-private-jwk-aes-256-gcm"
+	// labelResourceSecretsKey derives the default resource secrets key from
 	// the secrets key (DeriveResourceSecretsKey).
-	LabelResourceSecretsKey = "resource-secrets-key"
+	labelResourceSecretsKey = "resource-secrets-key"
 )
 
 // DeriveResourceSecretsKey is the resource secrets key the authorization
@@ -41,19 +41,19 @@ const (
 // resource server given it learns nothing of the secrets key. `numverify keys
 // resource-secrets-key` prints it for resource servers run apart.
 func DeriveResourceSecretsKey(secretsKey []byte) []byte {
-	return DeriveKey(secretsKey, LabelResourceSecretsKey)
+	return DeriveKey(secretsKey, labelResourceSecretsKey)
 }
 
 // SecretsKeyHelp tells an operator how to make a secrets key.
 const SecretsKeyHelp = "32 random bytes, base64 or hex; make one with `openssl rand -base64 32`"
 
-// ErrWrongSecretsKey means stored private keys cannot be decrypted with the
+// errWrongSecretsKey means stored private keys cannot be decrypted with the
 // configured secrets key: it is not the one they were written with.
-var ErrWrongSecretsKey = errors.New("stored keys cannot be decrypted with this secrets key (NUMVERIFY_SECRETS_KEY differs from the one they were created with)")
+var errWrongSecretsKey = errors.New("stored keys cannot be decrypted with this secrets key (NUMVERIFY_SECRETS_KEY differs from the one they were created with)")
 
-// ErrWrongResourceSecretsKey is ErrWrongSecretsKey for the keys sealed for
+// errWrongResourceSecretsKey is errWrongSecretsKey for the keys sealed for
 // the resource server (errors.Is matches both).
-var ErrWrongResourceSecretsKey = fmt.Errorf("%w: resource server keys (NUMVERIFY_RESOURCE_SECRETS_KEY differs from the one they were sealed with)", ErrWrongSecretsKey)
+var errWrongResourceSecretsKey = fmt.Errorf("%w: resource server keys (NUMVERIFY_RESOURCE_SECRETS_KEY differs from the one they were sealed with)", errWrongSecretsKey)
 
 // ParseSecretsKey decodes a secrets key given as base64 (standard or URL
 // alphabet, with or without padding) or hex, and checks it is 32 bytes.

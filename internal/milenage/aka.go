@@ -21,15 +21,15 @@ var (
 	ErrMACFailure = errors.New("milenage: MAC failure")
 )
 
-// SQNBytes is the 48-bit big-endian form of sqn.
-func SQNBytes(sqn uint64) [SQNSize]byte {
+// sqnBytes is the 48-bit big-endian form of sqn.
+func sqnBytes(sqn uint64) [SQNSize]byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], sqn&MaxSQN)
 	return [SQNSize]byte(b[2:8])
 }
 
-// SQNValue reads a 48-bit big-endian sequence number.
-func SQNValue(b [SQNSize]byte) uint64 {
+// sqnValue reads a 48-bit big-endian sequence number.
+func sqnValue(b [SQNSize]byte) uint64 {
 	var full [8]byte
 	copy(full[2:], b[:])
 	return binary.BigEndian.Uint64(full[:])
@@ -49,9 +49,9 @@ type Vector struct {
 // Vector builds the authentication vector of rand and sqn:
 // AUTN = (SQN ⊕ AK) ‖ AMF ‖ MAC-A.
 func (c *Cipher) Vector(rand [RANDSize]byte, sqn uint64, amf [AMFSize]byte) Vector {
-	sqnBytes := SQNBytes(sqn)
-	o := c.F2345(rand)
-	mac := c.F1(rand, sqnBytes, amf)
+	sqnBytes := sqnBytes(sqn)
+	o := c.f2345(rand)
+	mac := c.f1(rand, sqnBytes, amf)
 	v := Vector{RAND: rand, XRES: o.RES, CK: o.CK, IK: o.IK, SQN: sqn & MaxSQN}
 	subtle.XORBytes(v.AUTN[0:6], sqnBytes[:], o.AK[:])
 	copy(v.AUTN[6:8], amf[:])
@@ -72,15 +72,15 @@ type Result struct {
 // AUTN and checks MAC-A. It returns ErrMACFailure when the MAC is wrong; the
 // caller checks that SQN is in range and otherwise answers with AUTS.
 func (c *Cipher) Authenticate(rand [RANDSize]byte, autn [AUTNSize]byte) (Result, error) {
-	o := c.F2345(rand)
+	o := c.f2345(rand)
 	var sqn [SQNSize]byte
 	subtle.XORBytes(sqn[:], autn[0:6], o.AK[:])
 	amf := [AMFSize]byte(autn[6:8])
-	xmac := c.F1(rand, sqn, amf)
+	xmac := c.f1(rand, sqn, amf)
 	if subtle.ConstantTimeCompare(xmac[:], autn[8:16]) != 1 {
 		return Result{}, ErrMACFailure
 	}
-	return Result{SQN: SQNValue(sqn), AMF: amf, RES: o.RES, CK: o.CK, IK: o.IK}, nil
+	return Result{SQN: sqnValue(sqn), AMF: amf, RES: o.RES, CK: o.CK, IK: o.IK}, nil
 }
 
 // resyncAMF is the dummy AMF of all zeros used for MAC-S (TS 33.102 §6.3.3).
@@ -89,9 +89,9 @@ var resyncAMF = [AMFSize]byte{}
 // AUTS builds the resynchronisation token the USIM sends when SQN is out of
 // range: AUTS = (SQN_MS ⊕ AK*) ‖ MAC-S, MAC-S = f1*(SQN_MS, RAND, AMF = 0).
 func (c *Cipher) AUTS(rand [RANDSize]byte, sqnMS uint64) [AUTSSize]byte {
-	sqn := SQNBytes(sqnMS)
-	o := c.F2345(rand)
-	mac := c.F1Star(rand, sqn, resyncAMF)
+	sqn := sqnBytes(sqnMS)
+	o := c.f2345(rand)
+	mac := c.f1Star(rand, sqn, resyncAMF)
 	var auts [AUTSSize]byte
 	subtle.XORBytes(auts[0:6], sqn[:], o.AKStar[:])
 	copy(auts[6:14], mac[:])
@@ -103,12 +103,12 @@ func (c *Cipher) AUTS(rand [RANDSize]byte, sqnMS uint64) [AUTSSize]byte {
 // ErrMACFailure means the AUTS did not come from this subscriber's USIM for
 // this RAND.
 func (c *Cipher) Resynchronise(rand [RANDSize]byte, auts [AUTSSize]byte) (uint64, error) {
-	o := c.F2345(rand)
+	o := c.f2345(rand)
 	var sqn [SQNSize]byte
 	subtle.XORBytes(sqn[:], auts[0:6], o.AKStar[:])
-	xmac := c.F1Star(rand, sqn, resyncAMF)
+	xmac := c.f1Star(rand, sqn, resyncAMF)
 	if subtle.ConstantTimeCompare(xmac[:], auts[6:14]) != 1 {
 		return 0, ErrMACFailure
 	}
-	return SQNValue(sqn), nil
+	return sqnValue(sqn), nil
 }

@@ -25,8 +25,8 @@ const (
 	AKSize   = 6 // f5, f5*
 )
 
-// ErrKeySize is returned for a K, OP or OPc that is not 128 bits.
-var ErrKeySize = errors.New("milenage: K, OP and OPc are 16 bytes")
+// errKeySize is returned for a K, OP or OPc that is not 128 bits.
+var errKeySize = errors.New("milenage: K, OP and OPc are 16 bytes")
 
 // The rotation amounts r1…r5 (in bytes) and the constants c1…c5 (their last
 // byte; the other bytes are zero) of TS 35.206 §4.1, with their default values.
@@ -45,7 +45,7 @@ type Cipher struct {
 // operator variant opc.
 func New(k, opc []byte) (*Cipher, error) {
 	if len(k) != KeySize || len(opc) != KeySize {
-		return nil, ErrKeySize
+		return nil, errKeySize
 	}
 	block, err := aes.NewCipher(k)
 	if err != nil {
@@ -59,7 +59,7 @@ func New(k, opc []byte) (*Cipher, error) {
 // OPc derives OPc = OP ⊕ E_K(OP) (TS 35.206 §4.1).
 func OPc(k, op []byte) ([]byte, error) {
 	if len(k) != KeySize || len(op) != KeySize {
-		return nil, ErrKeySize
+		return nil, errKeySize
 	}
 	block, err := aes.NewCipher(k)
 	if err != nil {
@@ -108,20 +108,20 @@ func (c *Cipher) out1(rand *[RANDSize]byte, sqn *[SQNSize]byte, amf *[AMFSize]by
 	return c.out(1, &in1, &temp)
 }
 
-// F1 is the network authentication function: MAC-A.
-func (c *Cipher) F1(rand [RANDSize]byte, sqn [SQNSize]byte, amf [AMFSize]byte) [MACSize]byte {
+// f1 is the network authentication function: MAC-A.
+func (c *Cipher) f1(rand [RANDSize]byte, sqn [SQNSize]byte, amf [AMFSize]byte) [MACSize]byte {
 	out := c.out1(&rand, &sqn, &amf)
 	return [MACSize]byte(out[0:8])
 }
 
-// F1Star is the resynchronisation message authentication function: MAC-S.
-func (c *Cipher) F1Star(rand [RANDSize]byte, sqn [SQNSize]byte, amf [AMFSize]byte) [MACSize]byte {
+// f1Star is the resynchronisation message authentication function: MAC-S.
+func (c *Cipher) f1Star(rand [RANDSize]byte, sqn [SQNSize]byte, amf [AMFSize]byte) [MACSize]byte {
 	out := c.out1(&rand, &sqn, &amf)
 	return [MACSize]byte(out[8:16])
 }
 
-// Outputs are the results of f2, f3, f4, f5 and f5* for one RAND.
-type Outputs struct {
+// outputs are the results of f2, f3, f4, f5 and f5* for one RAND.
+type outputs struct {
 	RES    [RESSize]byte // f2
 	CK     [CKSize]byte  // f3
 	IK     [IKSize]byte  // f4
@@ -129,10 +129,10 @@ type Outputs struct {
 	AKStar [AKSize]byte  // f5*
 }
 
-// F2345 computes f2, f3, f4, f5 and f5* of rand.
-func (c *Cipher) F2345(rand [RANDSize]byte) Outputs {
+// f2345 computes f2, f3, f4, f5 and f5* of rand.
+func (c *Cipher) f2345(rand [RANDSize]byte) outputs {
 	temp := c.temp(&rand)
-	var o Outputs
+	var o outputs
 	out2 := c.out(2, &temp, nil)
 	copy(o.AK[:], out2[0:6])
 	copy(o.RES[:], out2[8:16])

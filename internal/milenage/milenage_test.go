@@ -118,11 +118,11 @@ func runTestSet(t *testing.T, ts testSet) {
 	rand := [RANDSize]byte(unhex(t, ts.rand))
 	sqn := [SQNSize]byte(unhex(t, ts.sqn))
 	amf := [AMFSize]byte(unhex(t, ts.amf))
-	f1 := c.F1(rand, sqn, amf)
+	f1 := c.f1(rand, sqn, amf)
 	checkEqual(t, "f1", f1[:], ts.f1)
-	f1star := c.F1Star(rand, sqn, amf)
+	f1star := c.f1Star(rand, sqn, amf)
 	checkEqual(t, "f1*", f1star[:], ts.f1star)
-	o := c.F2345(rand)
+	o := c.f2345(rand)
 	checkEqual(t, "f2", o.RES[:], ts.f2)
 	checkEqual(t, "f3", o.CK[:], ts.f3)
 	checkEqual(t, "f4", o.IK[:], ts.f4)
@@ -158,7 +158,7 @@ func TestAKA(t *testing.T) {
 		}
 		rand := [RANDSize]byte(unhex(t, ts.rand))
 		sqnBytes := [SQNSize]byte(unhex(t, ts.sqn))
-		sqn := SQNValue(sqnBytes)
+		sqn := sqnValue(sqnBytes)
 		amf := [AMFSize]byte(unhex(t, ts.amf))
 		v := c.Vector(rand, sqn, amf)
 		checkEqual(t, "XRES", v.XRES[:], ts.f2)
@@ -193,17 +193,17 @@ func TestAKA(t *testing.T) {
 }
 
 func TestKeySizes(t *testing.T) {
-	if _, err := New(make([]byte, 15), make([]byte, 16)); !errors.Is(err, ErrKeySize) {
+	if _, err := New(make([]byte, 15), make([]byte, 16)); !errors.Is(err, errKeySize) {
 		t.Errorf("15-byte K: %v", err)
 	}
-	if _, err := OPc(make([]byte, 16), make([]byte, 17)); !errors.Is(err, ErrKeySize) {
+	if _, err := OPc(make([]byte, 16), make([]byte, 17)); !errors.Is(err, errKeySize) {
 		t.Errorf("17-byte OP: %v", err)
 	}
 }
 
 func TestSQNBytes(t *testing.T) {
 	for _, v := range []uint64{0, 1, 0xff9bb4d0b607, MaxSQN} {
-		if got := SQNValue(SQNBytes(v)); got != v {
+		if got := sqnValue(sqnBytes(v)); got != v {
 			t.Errorf("SQNValue(SQNBytes(%x)) = %x", v, got)
 		}
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// ErrInvalid is returned for anything that is not a valid international number.
-var ErrInvalid = errors.New("not a valid E.164 phone number")
+// errInvalid is returned for anything that is not a valid international number.
+var errInvalid = errors.New("not a valid E.164 phone number")
 
 // e164 is the pattern of CAMARA's PhoneNumber schema.
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{4,14}$`)
@@ -27,18 +27,18 @@ func MatchesPattern(s string) bool { return e164.MatchString(s) }
 func Normalize(s string) (string, error) {
 	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "tel:"))
 	if !strings.HasPrefix(s, "+") {
-		return "", fmt.Errorf("%w: must start with + and the country code", ErrInvalid)
+		return "", fmt.Errorf("%w: must start with + and the country code", errInvalid)
 	}
 	num, err := phonenumbers.Parse(s, "ZZ")
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		return "", fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	if !phonenumbers.IsPossibleNumber(num) {
-		return "", fmt.Errorf("%w: not a possible number", ErrInvalid)
+		return "", fmt.Errorf("%w: not a possible number", errInvalid)
 	}
 	out := phonenumbers.Format(num, phonenumbers.E164)
 	if !MatchesPattern(out) {
-		return "", ErrInvalid
+		return "", errInvalid
 	}
 	return out, nil
 }

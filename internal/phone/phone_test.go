@@ -19,8 +19,8 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "0612345678", "+", "+0612345678", "+33abc", "+3361234567890123456", "33612345678", "+1"} {
-		if got, err := Normalize(bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("Normalize(%q) = %q, %v; want ErrInvalid", bad, got, err)
+		if got, err := Normalize(bad); !errors.Is(err, errInvalid) {
+			t.Errorf("Normalize(%q) = %q, %v; want errInvalid", bad, got, err)
 		}
 	}
 }

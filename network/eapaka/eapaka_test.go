@@ -22,12 +22,12 @@ func unhex(t testing.TB, s string) []byte {
 // notice 1 (XKEY = bd029bbe…, XSEED = 0; w0 ‖ w1), the vector RFC 4186/4187's
 // authors verified their PRF with.
 func TestPRF(t *testing.T) {
-	got := PRF(unhex(t, "bd029bbe7f51960bcf9edb2b61f06f0feb5a38b6"), 40)
+	got := prf(unhex(t, "bd029bbe7f51960bcf9edb2b61f06f0feb5a38b6"), 40)
 	want := "2070b3223dba372fde1c0ffc7b2e3b498b2606143c6c18bacb0f6c55babb13788e20d737a3275116"
 	if hex.EncodeToString(got) != want {
 		t.Errorf("PRF = %x\nwant  %s", got, want)
 	}
-	if n := len(PRF(make([]byte, 20), 160)); n != 160 {
+	if n := len(prf(make([]byte, 20), 160)); n != 160 {
 		t.Errorf("PRF length %d", n)
 	}
 }
@@ -135,7 +135,7 @@ func TestWrongRES(t *testing.T) {
 	if outcome != PeerAuthenticationReject {
 		t.Fatalf("other SIM: %v, want authentication reject", outcome)
 	}
-	if _, err := challenge.Verify(response); !errors.Is(err, ErrUnexpected) && !errors.Is(err, ErrRejected) {
+	if _, err := challenge.Verify(response); !errors.Is(err, errUnexpected) && !errors.Is(err, ErrRejected) {
 		t.Errorf("server: %v", err)
 	}
 }
@@ -237,11 +237,11 @@ func TestDecode(t *testing.T) {
 		"repeated attribute":    "01010010170100001601000016010000",
 		"AT_RES of 0 bits":      "0101000c1701000003010000",
 	} {
-		if _, err := Decode(unhex(t, raw)); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		if _, err := Decode(unhex(t, raw)); !errors.Is(err, errMalformed) {
+			t.Errorf("%s: %v, want errMalformed", name, err)
 		}
 	}
-	if _, err := Decode(unhex(t, "0201000601ff")); !errors.Is(err, ErrNotAKA) {
-		t.Errorf("EAP-Response/Identity: %v, want ErrNotAKA", err)
+	if _, err := Decode(unhex(t, "0201000601ff")); !errors.Is(err, errNotAKA) {
+		t.Errorf("EAP-Response/Identity: %v, want errNotAKA", err)
 	}
 }

@@ -17,15 +17,15 @@ type Keys struct {
 	EMSK [64]byte
 }
 
-// DeriveKeys computes MK = SHA1(Identity ‖ IK ‖ CK) and splits the 160
+// deriveKeys computes MK = SHA1(Identity ‖ IK ‖ CK) and splits the 160
 // octets of PRF(MK) into K_encr, K_aut, MSK and EMSK.
-func DeriveKeys(identity string, ik, ck [16]byte) Keys {
+func deriveKeys(identity string, ik, ck [16]byte) Keys {
 	h := sha1.New() //nolint:gosec // see import
 	h.Write([]byte(identity))
 	h.Write(ik[:])
 	h.Write(ck[:])
 	mk := h.Sum(nil)
-	x := PRF(mk, 160)
+	x := prf(mk, 160)
 	var k Keys
 	copy(k.Encr[:], x[0:16])
 	copy(k.Aut[:], x[16:32])
@@ -34,11 +34,11 @@ func DeriveKeys(identity string, ik, ck [16]byte) Keys {
 	return k
 }
 
-// PRF is the pseudo-random function of FIPS 186-2 change notice 1 (Appendix
+// prf is the pseudo-random function of FIPS 186-2 change notice 1 (Appendix
 // 3.1, with XSEED_j = 0 and G built from the SHA-1 compression function as
 // in Appendix 3.3) that RFC 4187 §7 uses: it returns n octets, a multiple of
 // 40, from the 160-bit seed key.
-func PRF(key []byte, n int) []byte {
+func prf(key []byte, n int) []byte {
 	var xkey [20]byte
 	copy(xkey[:], key)
 	out := make([]byte, 0, n)

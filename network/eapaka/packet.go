@@ -70,16 +70,16 @@ const (
 	AtResultInd       AttributeType = 135
 )
 
-// MaxPacketSize bounds what Decode accepts (EAP's length field allows 65535;
+// maxPacketSize bounds what Decode accepts (EAP's length field allows 65535;
 // an EAP-AKA packet of this implementation is under 100 bytes).
-const MaxPacketSize = 4096
+const maxPacketSize = 4096
 
-// ErrMalformed wraps every decoding failure.
-var ErrMalformed = errors.New("eapaka: malformed packet")
+// errMalformed wraps every decoding failure.
+var errMalformed = errors.New("eapaka: malformed packet")
 
-// ErrNotAKA is returned for a well-formed EAP request or response of another
+// errNotAKA is returned for a well-formed EAP request or response of another
 // method (Identity, Nak, …).
-var ErrNotAKA = errors.New("eapaka: not an EAP-AKA packet")
+var errNotAKA = errors.New("eapaka: not an EAP-AKA packet")
 
 // Attribute is one attribute: its type and its value, every byte after the
 // type and length octets (reserved octets and padding included).
@@ -119,35 +119,35 @@ var fixedLengths = map[AttributeType]int{
 
 // Decode parses an EAP packet. It accepts EAP-Success and EAP-Failure, and
 // EAP-AKA requests and responses; another method's request or response is
-// ErrNotAKA. Octets beyond the EAP length are ignored (RFC 3748 §4.1).
+// errNotAKA. Octets beyond the EAP length are ignored (RFC 3748 §4.1).
 func Decode(data []byte) (*Packet, error) {
 	if len(data) < 4 {
-		return nil, fmt.Errorf("%w: %d octets, the header needs 4", ErrMalformed, len(data))
+		return nil, fmt.Errorf("%w: %d octets, the header needs 4", errMalformed, len(data))
 	}
 	length := int(binary.BigEndian.Uint16(data[2:4]))
-	if length < 4 || length > len(data) || length > MaxPacketSize {
-		return nil, fmt.Errorf("%w: length field %d for %d octets", ErrMalformed, length, len(data))
+	if length < 4 || length > len(data) || length > maxPacketSize {
+		return nil, fmt.Errorf("%w: length field %d for %d octets", errMalformed, length, len(data))
 	}
 	data = data[:length]
 	p := &Packet{Code: Code(data[0]), Identifier: data[1]}
 	switch p.Code {
 	case CodeSuccess, CodeFailure:
 		if length != 4 {
-			return nil, fmt.Errorf("%w: EAP-Success or EAP-Failure of %d octets", ErrMalformed, length)
+			return nil, fmt.Errorf("%w: EAP-Success or EAP-Failure of %d octets", errMalformed, length)
 		}
 		return p, nil
 	case CodeRequest, CodeResponse:
 	default:
-		return nil, fmt.Errorf("%w: code %d", ErrMalformed, p.Code)
+		return nil, fmt.Errorf("%w: code %d", errMalformed, p.Code)
 	}
 	if length < 5 {
-		return nil, fmt.Errorf("%w: no method type", ErrMalformed)
+		return nil, fmt.Errorf("%w: no method type", errMalformed)
 	}
 	if data[4] != TypeAKA {
-		return nil, fmt.Errorf("%w: method type %d", ErrNotAKA, data[4])
+		return nil, fmt.Errorf("%w: method type %d", errNotAKA, data[4])
 	}
 	if length < 8 {
-		return nil, fmt.Errorf("%w: EAP-AKA header of %d octets", ErrMalformed, length)
+		return nil, fmt.Errorf("%w: EAP-AKA header of %d octets", errMalformed, length)
 	}
 	p.Subtype = Subtype(data[5])
 	if err := p.decodeAttributes(data, 8); err != nil {
@@ -160,14 +160,14 @@ func (p *Packet) decodeAttributes(data []byte, offset int) error {
 	seen := map[AttributeType]bool{}
 	for offset < len(data) {
 		if len(data)-offset < 2 {
-			return fmt.Errorf("%w: truncated attribute header", ErrMalformed)
+			return fmt.Errorf("%w: truncated attribute header", errMalformed)
 		}
 		t, size := AttributeType(data[offset]), int(data[offset+1])*4
 		if size == 0 || offset+size > len(data) {
-			return fmt.Errorf("%w: attribute %d of %d octets at %d of %d", ErrMalformed, t, size, offset, len(data))
+			return fmt.Errorf("%w: attribute %d of %d octets at %d of %d", errMalformed, t, size, offset, len(data))
 		}
 		if seen[t] {
-			return fmt.Errorf("%w: attribute %d repeated", ErrMalformed, t)
+			return fmt.Errorf("%w: attribute %d repeated", errMalformed, t)
 		}
 		seen[t] = true
 		if err := checkAttribute(t, data[offset:offset+size]); err != nil {
@@ -188,7 +188,7 @@ func (p *Packet) decodeAttributes(data []byte, offset int) error {
 func checkAttribute(t AttributeType, whole []byte) error {
 	if want, ok := fixedLengths[t]; ok {
 		if len(whole) != want {
-			return fmt.Errorf("%w: attribute %d of %d octets, want %d", ErrMalformed, t, len(whole), want)
+			return fmt.Errorf("%w: attribute %d of %d octets, want %d", errMalformed, t, len(whole), want)
 		}
 		return nil
 	}
@@ -196,21 +196,21 @@ func checkAttribute(t AttributeType, whole []byte) error {
 	case AtRES:
 		bits := int(binary.BigEndian.Uint16(whole[2:4]))
 		if len(whole) < 4 || bits < 32 || bits > 128 || bits%8 != 0 || 4+bits/8 > len(whole) {
-			return fmt.Errorf("%w: AT_RES of %d bits in %d octets", ErrMalformed, bits, len(whole))
+			return fmt.Errorf("%w: AT_RES of %d bits in %d octets", errMalformed, bits, len(whole))
 		}
 	case AtCheckcode:
 		if len(whole) != 4 && len(whole) != 24 {
-			return fmt.Errorf("%w: AT_CHECKCODE of %d octets", ErrMalformed, len(whole))
+			return fmt.Errorf("%w: AT_CHECKCODE of %d octets", errMalformed, len(whole))
 		}
 	case AtIdentity, AtNextPseudonym, AtNextReauthID:
 		n := int(binary.BigEndian.Uint16(whole[2:4]))
 		if len(whole) < 4 || 4+n > len(whole) {
-			return fmt.Errorf("%w: identity of %d octets in %d", ErrMalformed, n, len(whole))
+			return fmt.Errorf("%w: identity of %d octets in %d", errMalformed, n, len(whole))
 		}
 	case AtPadding, AtEncrData:
 	default:
 		if t < 128 {
-			return fmt.Errorf("%w: unknown non-skippable attribute %d", ErrMalformed, t)
+			return fmt.Errorf("%w: unknown non-skippable attribute %d", errMalformed, t)
 		}
 	}
 	return nil

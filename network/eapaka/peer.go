@@ -77,7 +77,7 @@ func (p *Peer) Handle(raw []byte) ([]byte, PeerOutcome, error) {
 		auts := p.SIM.AUTS(rand, p.SQN)
 		return reply(SubtypeSynchronizationFailure, attrAUTS(auts)).Marshal(), PeerSynchronizationFailure, nil
 	}
-	keys := DeriveKeys(p.Identity, result.IK, result.CK)
+	keys := deriveKeys(p.Identity, result.IK, result.CK)
 	if err := verifyMAC(raw, req, keys.Aut); err != nil {
 		return reply(SubtypeClientError, attrClientErrorCode(0)).Marshal(), PeerClientError, nil
 	}

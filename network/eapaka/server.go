@@ -16,9 +16,9 @@ var (
 	ErrRejected = errors.New("eapaka: the peer rejected the authentication")
 	// ErrClientError: the peer could not process the challenge.
 	ErrClientError = errors.New("eapaka: the peer reported a client error")
-	// ErrUnexpected: a well-formed packet that is not an answer to the
+	// errUnexpected: a well-formed packet that is not an answer to the
 	// challenge (another identifier, code or subtype, a missing attribute).
-	ErrUnexpected = errors.New("eapaka: unexpected packet")
+	errUnexpected = errors.New("eapaka: unexpected packet")
 )
 
 // Challenge is the server's side of one EAP-Request/AKA-Challenge.
@@ -32,7 +32,7 @@ type Challenge struct {
 // NewChallenge derives the keys of the vector for identity and returns the
 // challenge and its EAP-Request/AKA-Challenge (AT_RAND, AT_AUTN, AT_MAC).
 func NewChallenge(identity string, identifier uint8, v milenage.Vector) (*Challenge, []byte) {
-	c := &Challenge{Identity: identity, Identifier: identifier, Vector: v, keys: DeriveKeys(identity, v.IK, v.CK)}
+	c := &Challenge{Identity: identity, Identifier: identifier, Vector: v, keys: deriveKeys(identity, v.IK, v.CK)}
 	req := &Packet{Code: CodeRequest, Identifier: identifier, Subtype: SubtypeChallenge,
 		Attributes: []Attribute{attrRAND(v.RAND), attrAUTN(v.AUTN)}}
 	return c, seal(req, c.keys.Aut)
@@ -51,7 +51,7 @@ type Verdict struct {
 
 // Verify checks the peer's response. It returns the session keys when AT_MAC
 // and RES verify, the AUTS of a synchronisation failure, or an error
-// (ErrMalformed, ErrUnexpected, ErrBadMAC, ErrWrongRES, ErrRejected,
+// (errMalformed, errUnexpected, ErrBadMAC, ErrWrongRES, ErrRejected,
 // ErrClientError) after which the server sends EAP-Failure.
 func (c *Challenge) Verify(raw []byte) (Verdict, error) {
 	resp, err := Decode(raw)
@@ -59,7 +59,7 @@ func (c *Challenge) Verify(raw []byte) (Verdict, error) {
 		return Verdict{}, err
 	}
 	if resp.Code != CodeResponse || resp.Identifier != c.Identifier {
-		return Verdict{}, fmt.Errorf("%w: code %d identifier %d, want a response to %d", ErrUnexpected, resp.Code, resp.Identifier, c.Identifier)
+		return Verdict{}, fmt.Errorf("%w: code %d identifier %d, want a response to %d", errUnexpected, resp.Code, resp.Identifier, c.Identifier)
 	}
 	switch resp.Subtype {
 	case SubtypeChallenge:
@@ -67,7 +67,7 @@ func (c *Challenge) Verify(raw []byte) (Verdict, error) {
 	case SubtypeSynchronizationFailure:
 		auts, ok := resp.Attribute(AtAUTS)
 		if !ok {
-			return Verdict{}, fmt.Errorf("%w: synchronization failure without AT_AUTS", ErrUnexpected)
+			return Verdict{}, fmt.Errorf("%w: synchronization failure without AT_AUTS", errUnexpected)
 		}
 		return Verdict{Resync: true, AUTS: [milenage.AUTSSize]byte(auts)}, nil
 	case SubtypeAuthenticationReject:
@@ -75,14 +75,14 @@ func (c *Challenge) Verify(raw []byte) (Verdict, error) {
 	case SubtypeClientError:
 		return Verdict{}, ErrClientError
 	default:
-		return Verdict{}, fmt.Errorf("%w: subtype %d", ErrUnexpected, resp.Subtype)
+		return Verdict{}, fmt.Errorf("%w: subtype %d", errUnexpected, resp.Subtype)
 	}
 }
 
 func (c *Challenge) verifyChallengeResponse(raw []byte, resp *Packet) (Verdict, error) {
 	resValue, ok := resp.Attribute(AtRES)
 	if !ok {
-		return Verdict{}, fmt.Errorf("%w: challenge response without AT_RES", ErrUnexpected)
+		return Verdict{}, fmt.Errorf("%w: challenge response without AT_RES", errUnexpected)
 	}
 	if err := verifyMAC(raw, resp, c.keys.Aut); err != nil {
 		return Verdict{}, err

@@ -76,7 +76,7 @@ func (s *Server) resynchronise(w http.ResponseWriter, ctx context.Context, id st
 		s.unavailable(w, err)
 		return
 	}
-	cipher, err := sim.Cipher()
+	cipher, err := sim.cipher()
 	if err != nil {
 		s.unavailable(w, err)
 		return

@@ -30,7 +30,7 @@ var _ TokenMinter = (*network.Store)(nil)
 // Defaults of Config.
 const (
 	DefaultSessionTTL  = time.Minute
-	DefaultMaxSessions = 100_000
+	defaultMaxSessions = 100_000
 	maxResyncs         = 2 // per session, as the Android TS.43 client follows
 	maxBodyBytes       = 8 << 10
 	maxClientIDLength  = 128
@@ -44,7 +44,7 @@ type Config struct {
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer // nil: no metrics
 	SessionTTL  time.Duration         // 0: DefaultSessionTTL
-	MaxSessions int                   // 0: DefaultMaxSessions
+	MaxSessions int                   // 0: defaultMaxSessions
 	Now         func() time.Time      // nil: time.Now
 	AMF         [milenage.AMFSize]byte
 }
@@ -72,7 +72,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
+		cfg.MaxSessions = defaultMaxSessions
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -146,7 +146,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, param func(string
 	identifier := randomByte()
 	request, err := s.challenge(r.Context(), sess, identifier)
 	switch {
-	case errors.Is(err, ErrUnknownSIM):
+	case errors.Is(err, errUnknownSIM):
 		s.eapFailure(w, "unknown_sim", identifier)
 		return
 	case err != nil:
@@ -173,8 +173,8 @@ func newSession(param func(string) string) (*session, string) {
 		return nil, "EAP_ID is required"
 	case err != nil:
 		return nil, "EAP_ID is not 0<IMSI>@nai.epc.mnc<MNC>.mcc<MCC>.3gppnetwork.org of the IMSI's MCC and MNC"
-	case param(ParamApp) != AppPhoneNumber && param(ParamApp) != AppAuthentication:
-		return nil, "app must be " + AppPhoneNumber + " or " + AppAuthentication
+	case param(ParamApp) != AppPhoneNumber && param(ParamApp) != appAuthentication:
+		return nil, "app must be " + AppPhoneNumber + " or " + appAuthentication
 	case param(ParamOperation) != OperationAcquireTemporaryToken:
 		return nil, "operation must be " + OperationAcquireTemporaryToken
 	}
@@ -191,11 +191,11 @@ func newSession(param func(string) string) (*session, string) {
 
 // challenge takes the SIM's next SQN and makes the session's challenge.
 func (s *Server) challenge(ctx context.Context, sess *session, identifier uint8) ([]byte, error) {
-	sim, err := s.sims.NextChallenge(ctx, sess.imsi)
+	sim, err := s.sims.nextChallenge(ctx, sess.imsi)
 	if err != nil {
 		return nil, err
 	}
-	cipher, err := sim.Cipher()
+	cipher, err := sim.cipher()
 	if err != nil {
 		return nil, err
 	}

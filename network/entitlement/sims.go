@@ -19,8 +19,8 @@ import (
 var (
 	// ErrInvalid wraps a refusal of malformed input; nothing was stored.
 	ErrInvalid = errors.New("entitlement: invalid input")
-	// ErrUnknownSIM: no SIM has this IMSI.
-	ErrUnknownSIM = errors.New("entitlement: unknown IMSI")
+	// errUnknownSIM: no SIM has this IMSI.
+	errUnknownSIM = errors.New("entitlement: unknown IMSI")
 	// ErrSIMExists: a SIM with this IMSI is already provisioned.
 	ErrSIMExists = errors.New("entitlement: a SIM with this IMSI exists")
 )
@@ -34,8 +34,8 @@ type SIM struct {
 	SQN    uint64 // SQN_HE
 }
 
-// Cipher is the SIM's MILENAGE instance.
-func (s SIM) Cipher() (*milenage.Cipher, error) { return milenage.New(s.K, s.OPc) }
+// cipher is the SIM's MILENAGE instance.
+func (s SIM) cipher() (*milenage.Cipher, error) { return milenage.New(s.K, s.OPc) }
 
 var imsiPattern = regexp.MustCompile(`^[0-9]{6,15}$`)
 
@@ -98,11 +98,11 @@ func (s *SIMStore) Add(ctx context.Context, sim SIM) error {
 	return nil
 }
 
-// NextChallenge advances the SIM's SQN_HE by one, in one statement (so two
+// nextChallenge advances the SIM's SQN_HE by one, in one statement (so two
 // concurrent challenges never carry the same SQN), and returns the SIM with
-// the sequence number to put in the challenge. ErrUnknownSIM for an IMSI no
+// the sequence number to put in the challenge. errUnknownSIM for an IMSI no
 // SIM has.
-func (s *SIMStore) NextChallenge(ctx context.Context, imsi string) (SIM, error) {
+func (s *SIMStore) nextChallenge(ctx context.Context, imsi string) (SIM, error) {
 	return s.scan(s.db.QueryRow(ctx, `
 UPDATE sim_credentials SET sqn = (sqn + 1) % 281474976710656 WHERE imsi = $1
 RETURNING imsi, msisdn, k, opc, sqn`, imsi))
@@ -116,7 +116,7 @@ func (s *SIMStore) Resynchronise(ctx context.Context, imsi string, sqnMS uint64)
 		return fmt.Errorf("resynchronise SIM: %w", pg.MapError(err))
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrUnknownSIM
+		return errUnknownSIM
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func (s *SIMStore) scan(row pgx.Row) (SIM, error) {
 	var sqn int64
 	if err := row.Scan(&sim.IMSI, &sim.MSISDN, &sim.K, &sim.OPc, &sqn); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return SIM{}, ErrUnknownSIM
+			return SIM{}, errUnknownSIM
 		}
 		return SIM{}, fmt.Errorf("read SIM: %w", pg.MapError(err))
 	}

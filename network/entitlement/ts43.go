@@ -41,9 +41,9 @@ const (
 	OperationAcquireTemporaryToken = "AcquireTemporaryToken"
 
 	// AppPhoneNumber is TS.43's application "phone number information"
-	// (ap2014); AppAuthentication (ap2015) is accepted too.
+	// (ap2014); appAuthentication (ap2015) is accepted too.
 	AppPhoneNumber    = "ap2014"
-	AppAuthentication = "ap2015"
+	appAuthentication = "ap2015"
 
 	// ContentTypeEAPRelay is the media type of an EAP relay body.
 	ContentTypeEAPRelay = "application/vnd.gsma.eap-relay.v1.0+json"

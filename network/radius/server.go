@@ -57,6 +57,7 @@ type Config struct {
 	RememberStops time.Duration         // default network.DefaultRememberStops
 	MaxBatch      int                   // events per transaction; default and at most network.MaxAccountingBatch
 	QueueSize     int                   // events waiting for a commit before requests are dropped; default 16384
+	MaxWait       time.Duration         // a request not in a commit this long after its receipt is dropped; default 1 s
 	Readers       int                   // goroutines reading the socket; default 2
 }
 
@@ -87,7 +88,18 @@ type request struct {
 	status string
 	events []network.AccountingEvent
 	key    requestKey
+	at     time.Time // received (monotonic)
 }
+
+// DefaultMaxWait bounds the time from a request's receipt to the start of
+// its commit. A gateway retransmits what it has no answer for after a few
+// seconds (radclient and the bench: 2 s): a request answered later is work
+// done for nothing, as its retransmission is on its way, while under
+// overload every request would wait that long. So a request that waited
+// longer is dropped unanswered (reason overloaded) and the server spends
+// its commits on requests it can still answer in time; the gateway's
+// retransmission gets a fresh chance.
+const DefaultMaxWait = time.Second
 
 // NewServer returns a server recording into store.
 func NewServer(store Store, cfg Config) (*Server, error) {
@@ -111,6 +123,9 @@ func NewServer(store Store, cfg Config) (*Server, error) {
 	}
 	if cfg.Readers <= 0 {
 		cfg.Readers = 2
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = DefaultMaxWait
 	}
 	s := &Server{store: store, cfg: cfg, queue: make(chan *request, cfg.QueueSize), inFlight: map[requestKey]struct{}{}}
 	s.metrics = newMetrics(cfg.Registerer, func() float64 { return float64(len(s.queue)) })
@@ -209,7 +224,7 @@ func (s *Server) handle(conn net.PacketConn, from net.Addr, b []byte) {
 			return
 		}
 		select {
-		case s.queue <- &request{conn: conn, from: from, packet: packet, status: d.status, events: d.events, key: key}:
+		case s.queue <- &request{conn: conn, from: from, packet: packet, status: d.status, events: d.events, key: key, at: time.Now()}:
 		default: // the NAS retransmits; better than queueing past its timeout
 			s.done(key)
 			s.reject(d.status, reasonOverloaded, "client", client)
@@ -451,13 +466,16 @@ func sessionAttributes(p *radius.Packet) (apn, rat, imsi string) {
 }
 
 // collect commits the queued requests: each transaction takes whatever
-// arrived while the previous one committed, up to MaxBatch. It returns when
-// the queue is closed and empty.
+// arrived while the previous one committed, up to MaxBatch, less the
+// requests that waited past MaxWait (dropped). It returns when the queue is
+// closed and empty.
 func (s *Server) collect() {
 	batch := make([]*request, 0, s.cfg.MaxBatch)
 	for first := range s.queue {
-		batch = append(batch[:0], first)
-		events := len(first.events)
+		batch, events := batch[:0], 0
+		if !s.stale(first) {
+			batch, events = append(batch, first), len(first.events)
+		}
 	fill:
 		for events < s.cfg.MaxBatch-1 {
 			select {
@@ -465,14 +483,29 @@ func (s *Server) collect() {
 				if !ok {
 					break fill
 				}
-				batch = append(batch, r)
-				events += len(r.events)
+				if !s.stale(r) {
+					batch = append(batch, r)
+					events += len(r.events)
+				}
 			default:
 				break fill
 			}
 		}
-		s.commit(batch)
+		if len(batch) > 0 {
+			s.commit(batch)
+		}
 	}
+}
+
+// stale drops a request that waited past MaxWait: by the time it could be
+// answered, its gateway has retransmitted it, or is about to.
+func (s *Server) stale(r *request) bool {
+	if time.Since(r.at) <= s.cfg.MaxWait {
+		return false
+	}
+	s.done(r.key)
+	s.reject(r.status, reasonOverloaded, "waited", time.Since(r.at).Round(time.Millisecond).String())
+	return true
 }
 
 // commitTimeout bounds one transaction; a NAS retransmits long before.

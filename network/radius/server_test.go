@@ -40,14 +40,18 @@ type running struct {
 	stop     func() // ends Serve and waits for it
 }
 
-func serve(t *testing.T, store Store, clients *Clients) *running {
+func serve(t *testing.T, store Store, clients *Clients, edits ...func(*Config)) *running {
 	t.Helper()
 	conn, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	registry := prometheus.NewRegistry()
-	srv, err := NewServer(store, Config{Clients: clients, Registerer: registry})
+	cfg := Config{Clients: clients, Registerer: registry}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	srv, err := NewServer(store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +233,7 @@ func (g *gatedStore) ApplyAccounting(ctx context.Context, events []network.Accou
 // shutdown what was received is still committed and answered.
 func TestServerAnswersAfterCommit(t *testing.T) {
 	store := &gatedStore{Store: newStore(t), gate: make(chan struct{})}
-	srv := serve(t, store, NewClients("shared-secret-of-16+", nil))
+	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.MaxWait = time.Minute })
 	answered := make(chan int, 20)
 	for i := range 20 {
 		go func() {
@@ -308,4 +312,61 @@ func counter(t *testing.T, srv *running, name string, labels ...string) float64 
 
 func rejected(t *testing.T, srv *running, reason string) float64 {
 	return counter(t, srv, "numverify_radius_rejected_total", "reason="+reason)
+}
+
+// TestServerDropsWhatWaitedTooLong: requests that waited past MaxWait for
+// the committer are dropped unanswered (counted as overloaded) rather than
+// answered after the gateway's retransmission; their retransmissions, and
+// new requests, are answered.
+func TestServerDropsWhatWaitedTooLong(t *testing.T) {
+	store := &gatedStore{Store: newStore(t), gate: make(chan struct{})}
+	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.MaxWait = 200 * time.Millisecond })
+	start := func(ip string) []func(*radius.Packet) {
+		return []func(*radius.Packet){status(rfc2866.AcctStatusType_Value_Start), sessionID(ip), calling("33612345678"), framedIP(ip)}
+	}
+	first := make(chan *radius.Packet, 1)
+	go func() { first <- send(t, srv.addr, "shared-secret-of-16+", "", 10*time.Second, start("127.60.3.1")...) }()
+	time.Sleep(100 * time.Millisecond) // the committer holds the first request at the gate
+	// Ten requests sent once each, no retransmission, wait behind it.
+	conn, err := net.Dial("udp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 10 {
+		p := radius.New(radius.CodeAccountingRequest, []byte("shared-secret-of-16+"))
+		p.Identifier = byte(i)
+		for _, edit := range start(netip.AddrFrom4([4]byte{127, 60, 3, byte(10 + i)}).String()) {
+			edit(p)
+		}
+		b, err := p.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // past MaxWait
+	close(store.gate)
+	if <-first == nil {
+		t.Fatal("the request being committed was not answered")
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, err := conn.Read(make([]byte, 100)); err == nil {
+		t.Fatalf("a request that waited past MaxWait was answered (%d bytes)", n)
+	}
+	if v := rejected(t, srv, reasonOverloaded); v != 10 {
+		t.Errorf("overloaded %v; want 10", v)
+	}
+	if got := holder(t, store.Store, "127.60.3.12"); got != "" {
+		t.Errorf("holder %q of a dropped Start", got)
+	}
+	// The gateway's retransmission (same packet) is taken afresh.
+	if send(t, srv.addr, "shared-secret-of-16+", "", 5*time.Second, start("127.60.3.12")...) == nil {
+		t.Fatal("a retransmission after the drop was not answered")
+	}
+	if got := holder(t, store.Store, "127.60.3.12"); got != "+33612345678" {
+		t.Errorf("holder %q", got)
+	}
 }
