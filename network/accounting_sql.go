@@ -87,7 +87,7 @@ WHERE nas = $1 AND upper_inf(period) AND lower(period) <= $2::timestamptz`
     UPDATE network_session_history h
     SET period = tstzrange(lower(h.period), greatest(f.at, lower(h.period) + interval '1 microsecond'), '[)')
     FROM fresh f
-    WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
+    WHERE network_address_key(h.ip) = network_address_key(f.ip) AND h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
         AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds'
     RETURNING f.ord
 )
@@ -119,13 +119,13 @@ LEFT JOIN (SELECT ord, count(*) AS n FROM cut_history GROUP BY ord) b USING (ord
             (SELECT max(upper(s.period)) FROM network_sessions s
                 WHERE network_address_key(s.ip) = network_address_key(f.ip) AND s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '[)') AND lower(s.period) <= f.at),
             (SELECT max(upper(h.period)) FROM network_session_history h
-                WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
+                WHERE network_address_key(h.ip) = network_address_key(f.ip) AND h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '[)') AND lower(h.period) <= f.at
                     AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds')) AS s,
         least(
             (SELECT min(lower(s.period)) FROM network_sessions s
                 WHERE network_address_key(s.ip) = network_address_key(f.ip) AND s.ip && f.ip AND s.period && tstzrange(f.at, NULL, '()') AND lower(s.period) > f.at),
             (SELECT min(lower(h.period)) FROM network_session_history h
-                WHERE h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '()') AND lower(h.period) > f.at
+                WHERE network_address_key(h.ip) = network_address_key(f.ip) AND h.ip && f.ip AND h.period && tstzrange(f.at, NULL, '()') AND lower(h.period) > f.at
                     AND upper(h.period) > (SELECT min(at) FROM u) AND f.at < now() - interval '30 seconds')) AS e
     FROM fresh f
 ), inserted AS (

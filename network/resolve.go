@@ -23,9 +23,9 @@ LIMIT 1`
 
 // resolveHistorySQL is the same question of the history, for an instant in
 // the past: only the partitions of the days that ended after it are read
-// (each through its GiST index).
+// (each through its GiST index, led by the address key as well).
 const resolveHistorySQL = `SELECT ` + sessionColumns + ` FROM network_session_history
-WHERE ip >>= $1 AND ports @> $2::int4 AND period @> $3::timestamptz AND upper(period) > $3::timestamptz
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz AND upper(period) > $3::timestamptz
 LIMIT 1`
 
 // past says whether at is old enough for its holder to have left the hot
@@ -68,7 +68,7 @@ WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::ine
 LIMIT 2`, addr, at)
 	if err == nil && len(sessions) == 0 && past(at) {
 		sessions, err = s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_session_history
-WHERE ip >>= $1 AND period @> $2::timestamptz AND upper(period) > $2::timestamptz
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz AND upper(period) > $2::timestamptz
 LIMIT 2`, addr, at)
 	}
 	if err != nil {

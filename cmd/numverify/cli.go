@@ -10,13 +10,20 @@ import (
 	"strings"
 )
 
-// command is one subcommand: its words ("network attach"), a one-line
-// summary, and setup, which registers its flags on fs and returns the function
-// that runs it once the flags are parsed.
+// command is one entry of the command table (main.go): its words ("network
+// attach"), a one-line summary, and the struct that holds its flags and runs it.
 type command struct {
 	name    string
 	summary string
-	setup   func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
+	cmd     runner
+}
+
+// runner is one subcommand: a struct whose fields are its flags.
+type runner interface {
+	// register defines the command's flags on fs, bound to its fields.
+	register(fs *flag.FlagSet)
+	// Run does the work once the flags are parsed; args are what follows them.
+	Run(ctx context.Context, args []string) error
 }
 
 // errUsage makes main print the command's usage and exit 2.
@@ -135,7 +142,7 @@ func execute(ctx context.Context, commands []command, args []string, stdout, std
 		return 2
 	}
 	fs := newFlagSet(cmd, stderr)
-	run := cmd.setup(fs)
+	cmd.cmd.register(fs)
 	usage := fs.Usage
 	fs.Usage = func() {} // printed below, once, to the right stream
 	err := fs.Parse(rest)
@@ -152,7 +159,7 @@ func execute(ctx context.Context, commands []command, args []string, stdout, std
 		fmt.Fprintf(stderr, "numverify %s: %v\n", cmd.name, err)
 		return 2
 	}
-	if err := run(ctx, fs.Args()); err != nil {
+	if err := cmd.cmd.Run(ctx, fs.Args()); err != nil {
 		if errors.Is(err, errUsage) {
 			fs.Usage()
 			return 2

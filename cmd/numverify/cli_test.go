@@ -8,27 +8,39 @@ import (
 	"testing"
 )
 
+// thingCommand is a command for the tests of the command line.
+type thingCommand struct {
+	name, url       string
+	list            stringList
+	gotName, gotURL string
+}
+
+func (c *thingCommand) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.name, "thing-name", "default", "a name")
+	fs.StringVar(&c.url, "database-url", "x", "db")
+	fs.Var(&c.list, "scope", "repeatable")
+}
+
+func (c *thingCommand) Run(context.Context, []string) error {
+	c.gotName, c.gotURL = c.name, c.url
+	return nil
+}
+
 func TestFlagsFromEnvironment(t *testing.T) {
-	var gotName, gotURL string
-	var gotList stringList
-	cmds := []command{{name: "thing do", summary: "test", setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-		name := fs.String("thing-name", "default", "a name")
-		url := fs.String("database-url", "x", "db")
-		fs.Var(&gotList, "scope", "repeatable")
-		return func(context.Context, []string) error { gotName, gotURL = *name, *url; return nil }
-	}}}
+	thing := &thingCommand{}
+	cmds := []command{{name: "thing do", summary: "test", cmd: thing}}
 	env := map[string]string{"NUMVERIFY_THING_NAME": "from-env", "DATABASE_URL": "postgres://env", "NUMVERIFY_SCOPE": "a,b"}
 	var out, errOut bytes.Buffer
 	if code := execute(context.Background(), cmds, []string{"thing", "do"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if gotName != "from-env" || gotURL != "postgres://env" || gotList.String() != "a,b" {
-		t.Fatalf("from env: name %q url %q list %q", gotName, gotURL, gotList.String())
+	if thing.gotName != "from-env" || thing.gotURL != "postgres://env" || thing.list.String() != "a,b" {
+		t.Fatalf("from env: name %q url %q list %q", thing.gotName, thing.gotURL, thing.list.String())
 	}
 	// A flag on the command line wins over the environment.
-	gotList = nil
-	if code := execute(context.Background(), cmds, []string{"thing", "do", "--thing-name", "flag"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 || gotName != "flag" {
-		t.Fatalf("flag over env: exit %d name %q", code, gotName)
+	*thing = thingCommand{}
+	if code := execute(context.Background(), cmds, []string{"thing", "do", "--thing-name", "flag"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 || thing.gotName != "flag" {
+		t.Fatalf("flag over env: exit %d name %q", code, thing.gotName)
 	}
 	// Unknown command and bad flag: exit 2 with usage.
 	if code := execute(context.Background(), cmds, []string{"nope"}, &out, &errOut, func(string) string { return "" }); code != 2 {

@@ -42,95 +42,111 @@ func toClientJSON(c *store.Client, secret string) clientJSON {
 	}
 }
 
-func clientCreateCommand() command {
-	return command{name: "client create", summary: "register a service-provider client and print its credentials (the secret is shown once)",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			db := addDatabaseFlags(fs)
-			secrets := addSecretsKeyFlag(fs)
-			var spec store.ClientSpec
-			var redirects, scopes, grants stringList
-			fs.StringVar(&spec.Name, "name", "", "the client's name, shown to operators (required)")
-			fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable): https, http on localhost/127.0.0.1, or a private-use scheme")
-			fs.Var(&scopes, "scope", "a scope the client may request (repeatable), e.g. openid, number-verification:verify")
-			fs.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", store.AuthMethodClientSecretBasic,
-				"token endpoint authentication: client_secret_basic, client_secret_post or private_key_jwt")
-			fs.Var(&grants, "grant", "a grant the client may use (repeatable; default authorization_code): authorization_code, refresh_token, "+
-				store.GrantTypeJWTBearer+" (operator token, private_key_jwt), "+store.GrantTypeCIBA+" (operator token, poll mode)")
-			jwksFile := fs.String("jwks-file", "", "file holding the client's public JWK Set (required for private_key_jwt)")
-			fs.StringVar(&spec.SectorIdentifier, "sector-identifier", "", "the sector pairwise subjects are computed for (default: the redirect URIs' host)")
-			fs.BoolVar(&spec.AllowMissingRedirectURI, "allow-missing-redirect-uri", false, "accept authorization requests without redirect_uri (the registered one is used)")
-			fs.BoolVar(&spec.CanReadPhoneNumber, "can-read-phone-number", false, "a resource-server client: introspection answers show it the phone_number")
-			// ES256 here, though a registration naming none gets RS256 (OpenID Connect's default).
-			fs.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "ES256",
-				"algorithm of the client's ID tokens (id_token_signed_response_alg): ES256, or RS256 for an SP whose library needs it")
-			asJSON := fs.Bool("json", false, "print the client as JSON")
-			output := fs.String("output", "", "also write the credentials as JSON to this file (mode 0600), for tools that read them")
-			ifMissing := fs.Bool("if-missing", false, "with --output: do nothing when the file already exists (idempotent provisioning)")
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if *ifMissing && *output == "" {
-					return fmt.Errorf("--if-missing needs --output: %w", errUsage)
-				}
-				if *ifMissing {
-					if _, err := os.Stat(*output); err == nil {
-						fmt.Fprintf(os.Stderr, "%s exists: client already provisioned\n", *output)
-						return nil
-					}
-				}
-				key, err := secrets.key()
-				if err != nil {
-					return err
-				}
-				spec.RedirectURIs, spec.Scopes = redirects, scopes
-				if len(grants) > 0 {
-					spec.GrantTypes = grants
-				}
-				if *jwksFile != "" {
-					b, err := os.ReadFile(*jwksFile)
-					if err != nil {
-						return fmt.Errorf("--jwks-file: %w", err)
-					}
-					spec.JWKS = b
-				}
-				if err := spec.Validate(); err != nil { // before connecting
-					return err
-				}
-				pool, err := db.open(ctx, "client", true)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				st, err := newClientStore(pool, key)
-				if err != nil {
-					return err
-				}
-				client, secret, err := st.CreateClient(ctx, spec)
-				if err != nil {
-					return err
-				}
-				if *output != "" {
-					if err := writeClientFile(*output, client, secret); err != nil {
-						return err
-					}
-				}
-				return printCreatedClient(os.Stdout, client, secret, *asJSON)
-			}
-		}}
+// clientCreateCommand is `numverify client create`: it registers a
+// service-provider client and prints its credentials.
+type clientCreateCommand struct {
+	db        databaseFlags
+	secrets   secretsKeyFlag
+	spec      store.ClientSpec
+	redirects stringList
+	scopes    stringList
+	grants    stringList
+	jwksFile  string
+	asJSON    bool
+	output    string
+	ifMissing bool
+}
+
+func (c *clientCreateCommand) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	c.secrets.register(fs)
+	fs.StringVar(&c.spec.Name, "name", "", "the client's name, shown to operators (required)")
+	fs.Var(&c.redirects, "redirect-uri", "a redirect URI (repeatable): https, http on localhost/127.0.0.1, or a private-use scheme")
+	fs.Var(&c.scopes, "scope", "a scope the client may request (repeatable), e.g. openid, number-verification:verify")
+	fs.StringVar(&c.spec.TokenEndpointAuthMethod, "auth-method", store.AuthMethodClientSecretBasic,
+		"token endpoint authentication: client_secret_basic, client_secret_post or private_key_jwt")
+	fs.Var(&c.grants, "grant", "a grant the client may use (repeatable; default authorization_code): authorization_code, refresh_token, "+
+		store.GrantTypeJWTBearer+" (operator token, private_key_jwt), "+store.GrantTypeCIBA+" (operator token, poll mode)")
+	fs.StringVar(&c.jwksFile, "jwks-file", "", "file holding the client's public JWK Set (required for private_key_jwt)")
+	fs.StringVar(&c.spec.SectorIdentifier, "sector-identifier", "", "the sector pairwise subjects are computed for (default: the redirect URIs' host)")
+	fs.BoolVar(&c.spec.AllowMissingRedirectURI, "allow-missing-redirect-uri", false, "accept authorization requests without redirect_uri (the registered one is used)")
+	fs.BoolVar(&c.spec.CanReadPhoneNumber, "can-read-phone-number", false, "a resource-server client: introspection answers show it the phone_number")
+	// ES256 here, though a registration naming none gets RS256 (OpenID Connect's default).
+	fs.StringVar(&c.spec.IDTokenSignedResponseAlg, "id-token-alg", "ES256",
+		"algorithm of the client's ID tokens (id_token_signed_response_alg): ES256, or RS256 for an SP whose library needs it")
+	fs.BoolVar(&c.asJSON, "json", false, "print the client as JSON")
+	fs.StringVar(&c.output, "output", "", "also write the credentials as JSON to this file (mode 0600), for tools that read them")
+	fs.BoolVar(&c.ifMissing, "if-missing", false, "with --output: do nothing when the file already exists (idempotent provisioning)")
+}
+
+// Run validates the registration before connecting, stores the client and
+// prints it (and writes it to --output).
+func (c *clientCreateCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	if c.ifMissing && c.output == "" {
+		return fmt.Errorf("--if-missing needs --output: %w", errUsage)
+	}
+	if c.ifMissing {
+		if _, err := os.Stat(c.output); err == nil {
+			fmt.Fprintf(os.Stderr, "%s exists: client already provisioned\n", c.output)
+			return nil
+		}
+	}
+	key, err := c.secrets.key()
+	if err != nil {
+		return err
+	}
+	spec, err := c.clientSpec()
+	if err != nil {
+		return err
+	}
+	pool, err := c.db.open(ctx, "client", true)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st, err := newClientStore(pool, key)
+	if err != nil {
+		return err
+	}
+	client, secret, err := st.CreateClient(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if c.output != "" {
+		if err := writeClientFile(c.output, client, secret); err != nil {
+			return err
+		}
+	}
+	return printCreatedClient(os.Stdout, client, secret, c.asJSON)
+}
+
+// clientSpec is the registration the flags describe, validated.
+func (c *clientCreateCommand) clientSpec() (store.ClientSpec, error) {
+	spec := c.spec
+	spec.RedirectURIs, spec.Scopes = c.redirects, c.scopes
+	if len(c.grants) > 0 {
+		spec.GrantTypes = c.grants
+	}
+	if c.jwksFile != "" {
+		b, err := os.ReadFile(c.jwksFile)
+		if err != nil {
+			return spec, fmt.Errorf("--jwks-file: %w", err)
+		}
+		spec.JWKS = b
+	}
+	return spec, spec.Validate()
 }
 
 // writeClientFile writes the credentials as JSON, readable by the owner only.
 func writeClientFile(path string, c *store.Client, secret string) error {
-	b, err := json.MarshalIndent(toClientJSON(c, secret), "", "  ")
-	if err != nil {
-		return err
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("--output: %w", err)
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	if err := printJSON(f, toClientJSON(c, secret)); err != nil {
 		f.Close()
 		return fmt.Errorf("--output: %w", err)
 	}
@@ -150,28 +166,32 @@ func printCreatedClient(out io.Writer, c *store.Client, secret string, asJSON bo
 	return nil
 }
 
-func clientListCommand() command {
-	return command{name: "client list", summary: "list the registered clients (never their secrets)",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			db := addDatabaseFlags(fs)
-			asJSON := fs.Bool("json", false, "print the clients as JSON")
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				pool, err := db.open(ctx, "client", true)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				// Listing needs no secret: the hasher is never used.
-				clients, err := store.New(pool, nil).ListClients(ctx)
-				if err != nil {
-					return err
-				}
-				return printClients(os.Stdout, clients, *asJSON)
-			}
-		}}
+// clientListCommand is `numverify client list`.
+type clientListCommand struct {
+	db     databaseFlags
+	asJSON bool
+}
+
+func (c *clientListCommand) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	fs.BoolVar(&c.asJSON, "json", false, "print the clients as JSON")
+}
+
+func (c *clientListCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	pool, err := c.db.open(ctx, "client", true)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	// Listing needs no secret: the hasher is never used.
+	clients, err := store.New(pool, nil).ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	return printClients(os.Stdout, clients, c.asJSON)
 }
 
 func printClients(out io.Writer, clients []*store.Client, asJSON bool) error {
@@ -191,33 +211,38 @@ func printClients(out io.Writer, clients []*store.Client, asJSON bool) error {
 	return w.Flush()
 }
 
-func clientDeleteCommand() command {
-	return command{name: "client delete", summary: "delete a client and every code and token issued to it; the resource servers refuse its tokens at once",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			db := addDatabaseFlags(fs)
-			id := fs.String("id", "", "the client id (required)")
-			retain := fs.Duration("revocation-retention", store.DefaultClientRevocationRetention,
-				"how long the resource servers keep refusing the client's tokens: at least serve authz's --access-token-lifetime")
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if *id == "" {
-					return fmt.Errorf("--id is required: %w", errUsage)
-				}
-				if *retain <= 0 {
-					return fmt.Errorf("--revocation-retention must be positive: %w", errUsage)
-				}
-				pool, err := db.open(ctx, "client", true)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				if err := store.New(pool, nil).DeleteClientAndRevoke(ctx, *id, *retain); err != nil {
-					return err
-				}
-				fmt.Printf("deleted client %s; every token it was issued is revoked\n", *id)
-				return nil
-			}
-		}}
+// clientDeleteCommand is `numverify client delete`.
+type clientDeleteCommand struct {
+	db     databaseFlags
+	id     string
+	retain time.Duration
+}
+
+func (c *clientDeleteCommand) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	fs.StringVar(&c.id, "id", "", "the client id (required)")
+	fs.DurationVar(&c.retain, "revocation-retention", store.DefaultClientRevocationRetention,
+		"how long the resource servers keep refusing the client's tokens: at least serve authz's --access-token-lifetime")
+}
+
+func (c *clientDeleteCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	if c.id == "" {
+		return fmt.Errorf("--id is required: %w", errUsage)
+	}
+	if c.retain <= 0 {
+		return fmt.Errorf("--revocation-retention must be positive: %w", errUsage)
+	}
+	pool, err := c.db.open(ctx, "client", true)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := store.New(pool, nil).DeleteClientAndRevoke(ctx, c.id, c.retain); err != nil {
+		return err
+	}
+	fmt.Printf("deleted client %s; every token it was issued is revoked\n", c.id)
+	return nil
 }

@@ -26,10 +26,14 @@ type databaseFlags struct {
 
 func addDatabaseFlags(fs *flag.FlagSet) *databaseFlags {
 	d := &databaseFlags{}
+	d.register(fs)
+	return d
+}
+
+func (d *databaseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.url, "database-url", pg.DefaultURL, "PostgreSQL connection URL")
 	fs.IntVar(&d.maxConns, "database-max-conns", 0,
 		"maximum connections in the pool (0: for the servers of `serve`, 8 per CPU and at least 16, unless the URL sets pool_max_conns; for one-shot commands, pgx's max(4, CPUs))")
-	return d
 }
 
 // open connects to Postgres; with checkSchema it refuses a database whose
@@ -67,11 +71,9 @@ type logFlags struct {
 	format string
 }
 
-func addLogFlags(fs *flag.FlagSet) *logFlags {
-	l := &logFlags{}
+func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&l.format, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
-	return l
 }
 
 func (l *logFlags) logger() *slog.Logger { return logging.New(os.Stderr, l.level, l.format) }
@@ -84,9 +86,12 @@ func noArgs(args []string) error {
 	return nil
 }
 
-// printJSON writes v as indented JSON: what every --json flag prints.
+// printJSON writes v as indented JSON: what every --json flag prints, and
+// the files commands write. URLs keep their & (no HTML escaping: the output
+// is read by tools and people, never embedded in a page).
 func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }

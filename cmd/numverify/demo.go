@@ -31,23 +31,27 @@ import (
 	"github.com/numverify/numverify/sim"
 )
 
-// demoCommand shows the whole silent verification working on this machine.
-func demoCommand() command {
-	return command{name: "demo", summary: "show the whole flow on this machine: servers, a client, two devices, one on Wi-Fi, and what each call answered",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			db := addDatabaseFlags(fs)
-			verbose := fs.Bool("verbose", false, "also print the servers' logs (to stderr)")
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				logger := slog.New(slog.DiscardHandler)
-				if *verbose {
-					logger = logging.New(os.Stderr, "info", "text")
-				}
-				return runDemo(ctx, db.url, os.Stdout, logger)
-			}
-		}}
+// demoCommand is `numverify demo`: the whole silent verification working
+// on this machine.
+type demoCommand struct {
+	db      databaseFlags
+	verbose bool
+}
+
+func (c *demoCommand) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	fs.BoolVar(&c.verbose, "verbose", false, "also print the servers' logs (to stderr)")
+}
+
+func (c *demoCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if c.verbose {
+		logger = logging.New(os.Stderr, "info", "text")
+	}
+	return runDemo(ctx, c.db.url, os.Stdout, logger)
 }
 
 // runDemo finds Postgres (the server of databaseURL, else a throwaway
@@ -257,33 +261,30 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	builders := []buildServer{authzServeFlags(fs), resourceServeFlags(fs), networkServeFlags(fs)}
+	serve := newServeCommand("demo", &authzFlags{}, &resourceFlags{}, &networkFlags{})
+	serve.registerServers(fs)
 	if err := setFlags(fs, demoFlagValues(stack, listeners)); err != nil {
 		closeAll()
 		return nil, err
 	}
-	var servers []*server
-	for i, build := range builders {
-		s, err := build(ctx, deps)
-		if err != nil {
-			closeServers(servers)
-			closeAll()
-			return nil, fmt.Errorf("start the demo servers: %w", err)
-		}
-		s.listener = listeners[i]
-		if len(s.companions) == 1 { // the network's entitlement server
-			s.companions[0].listener = listeners[3]
-		}
-		servers = append(append(servers, s), s.companions...)
+	servers, err := serve.build(ctx, deps)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("start the demo servers: %w", err)
+	}
+	byName := map[string]net.Listener{"authz": listeners[0], "resource": listeners[1], "network": listeners[2], "entitlement": listeners[3]}
+	for _, s := range servers {
+		s.listener = byName[s.name]
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	web := &httpFlags{readHeaderTimeout: 5 * time.Second, readTimeout: 10 * time.Second, writeTimeout: 15 * time.Second,
+	web := httpFlags{readHeaderTimeout: 5 * time.Second, readTimeout: 10 * time.Second, writeTimeout: 15 * time.Second,
 		idleTimeout: 30 * time.Second, shutdownTimeout: 5 * time.Second}
-	servers = observe(servers, deps.Pool, registry, deps.Logger, web)
+	set := newServerSet(deps.Logger, web, servers)
+	set.observe(deps.Pool, registry, nil)
 	go func() {
 		defer close(done)
-		if err := runServers(runCtx, deps.Logger, web, servers, nil); err != nil {
+		if err := set.run(runCtx, nil); err != nil {
 			deps.Logger.Error("demo servers", "err", err)
 		}
 	}()

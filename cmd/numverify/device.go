@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,115 +16,158 @@ import (
 	"github.com/numverify/numverify/sim"
 )
 
-// deviceCommand is one simulated handset: it sends an authorization request
-// from its session address and says where the redirects ended.
-func deviceCommand() command {
-	return command{name: "device", summary: "one simulated handset: send an authorization request from its session address and print where it ended",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			authorizeURL := fs.String("authorize-url", "", "URL to open: an /authorize request, or with --follow the SP's start page (required)")
-			msisdn := fs.String("msisdn", "", "attach this subscriber through the network admin API first (detached at exit unless --keep-session)")
-			ip := fs.String("ip", "", "the device's address: with --msisdn the address to attach (else the network allocates one); alone, an address a session already holds")
-			networkURL := fs.String("network-url", "http://localhost:9092", "the network admin API (with --msisdn)")
-			adminToken := fs.String("network-admin-token", "", "bearer token of the network admin API (with --msisdn)")
-			follow := fs.Bool("follow", false, "act as the phone's browser: keep cookies and follow every redirect, through the SP's callback to its result page")
-			attachSelf := fs.Bool("attach-self", false, "with --msisdn: attach this machine's own address, the source of its connections to --authorize-url's host (in a container, the container's address)")
-			connectTo := fs.String("connect-to", "", "HOST1:PORT1:HOST2:PORT2: connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping the name in URLs and cookies (as curl --connect-to)")
-			keep := fs.Bool("keep-session", false, "with --msisdn: leave the session attached at exit")
-			asJSON := fs.Bool("json", false, "print the outcome as JSON")
-			timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-			wifi := addWiFiFlags(fs)
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if wifi.enabled {
-					return wifi.run(ctx, *ip, *asJSON, *timeout)
-				}
-				if *attachSelf && (*msisdn == "" || *ip != "") {
-					return errors.New("--attach-self needs --msisdn and excludes --ip")
-				}
-				if *authorizeURL == "" || (*msisdn == "" && *ip == "") {
-					return fmt.Errorf("--authorize-url and one of --msisdn or --ip are required: %w", errUsage)
-				}
-				ctx, cancel := context.WithTimeout(ctx, *timeout)
-				defer cancel()
-				report := deviceReport{}
-				var addr netip.Addr
-				if *ip != "" {
-					a, err := netip.ParseAddr(*ip)
-					if err != nil {
-						return fmt.Errorf("--ip %q: not an IP address", *ip)
-					}
-					addr = a
-				}
-				var connectFrom, connectTarget string
-				if *connectTo != "" {
-					from, to, err := sim.ParseConnectTo(*connectTo)
-					if err != nil {
-						return fmt.Errorf("--connect-to: %w", err)
-					}
-					connectFrom, connectTarget = from, to
-				}
-				if *attachSelf {
-					probe := *authorizeURL
-					if u, err := url.Parse(probe); err == nil && connectFrom != "" && strings.EqualFold(hostPort(u), connectFrom) {
-						probe = "http://" + connectTarget // where the first request really goes
-					}
-					a, err := sim.OutboundAddr(ctx, probe)
-					if err != nil {
-						return fmt.Errorf("--attach-self: %w", err)
-					}
-					addr = a
-				}
-				if *msisdn != "" {
-					number, err := phone.Normalize(*msisdn)
-					if err != nil {
-						return fmt.Errorf("--msisdn: %w", err)
-					}
-					network := &sim.NetworkAdmin{BaseURL: *networkURL, Token: *adminToken}
-					session, err := network.Attach(ctx, number, addr)
-					if err != nil {
-						return fmt.Errorf("attach %s: %w", phone.Mask(number), err)
-					}
-					if !*keep {
-						defer network.Detach(context.WithoutCancel(ctx), session.ID)
-					}
-					if addr, err = session.Addr(); err != nil {
-						return err
-					}
-					report.SessionID, report.MSISDN = session.ID, number
-				}
-				report.Device = addr.String()
-				if err := sim.CheckLocal(addr); err != nil {
-					return fmt.Errorf("the device cannot send from its session address: %w; attach it on 127.0.0.0/8 (--ip 127.10.0.7)", err)
-				}
-				device := sim.NewDevice(addr, report.MSISDN, 0)
-				defer device.Close()
-				if connectFrom != "" {
-					device.ConnectTo(connectFrom, connectTarget)
-				}
-				var runErr error
-				if *follow {
-					report.Page, runErr = device.Browse(ctx, *authorizeURL)
-				} else {
-					report.Outcome, runErr = device.Authorize(ctx, *authorizeURL)
-				}
-				if runErr != nil {
-					return runErr
-				}
-				if *asJSON {
-					enc := json.NewEncoder(os.Stdout)
-					enc.SetIndent("", "  ")
-					enc.SetEscapeHTML(false)
-					if err := enc.Encode(report); err != nil {
-						return err
-					}
-				} else {
-					report.print()
-				}
-				return report.failure()
-			}
-		}}
+// deviceCommand is `numverify device`, one simulated handset: it sends an
+// authorization request from its session address and says where the
+// redirects ended.
+type deviceCommand struct {
+	authorizeURL string
+	msisdn       string
+	ip           string
+	networkURL   string
+	adminToken   string
+	follow       bool
+	attachSelf   bool
+	connectTo    string
+	keepSession  bool
+	asJSON       bool
+	timeout      time.Duration
+	wifi         wifiFlags
+}
+
+func (c *deviceCommand) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.authorizeURL, "authorize-url", "", "URL to open: an /authorize request, or with --follow the SP's start page (required)")
+	fs.StringVar(&c.msisdn, "msisdn", "", "attach this subscriber through the network admin API first (detached at exit unless --keep-session)")
+	fs.StringVar(&c.ip, "ip", "", "the device's address: with --msisdn the address to attach (else the network allocates one); alone, an address a session already holds")
+	fs.StringVar(&c.networkURL, "network-url", "http://localhost:9092", "the network admin API (with --msisdn)")
+	fs.StringVar(&c.adminToken, "network-admin-token", "", "bearer token of the network admin API (with --msisdn)")
+	fs.BoolVar(&c.follow, "follow", false, "act as the phone's browser: keep cookies and follow every redirect, through the SP's callback to its result page")
+	fs.BoolVar(&c.attachSelf, "attach-self", false, "with --msisdn: attach this machine's own address, the source of its connections to --authorize-url's host (in a container, the container's address)")
+	fs.StringVar(&c.connectTo, "connect-to", "", "HOST1:PORT1:HOST2:PORT2: connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping the name in URLs and cookies (as curl --connect-to)")
+	fs.BoolVar(&c.keepSession, "keep-session", false, "with --msisdn: leave the session attached at exit")
+	fs.BoolVar(&c.asJSON, "json", false, "print the outcome as JSON")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after this long")
+	c.wifi.register(fs)
+}
+
+// Run attaches the subscriber (with --msisdn), opens the URL from the
+// session's address and prints the outcome; the exit status says whether the
+// device got in.
+func (c *deviceCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	if c.wifi.enabled {
+		return c.wifi.run(ctx, c.ip, c.asJSON, c.timeout)
+	}
+	if c.attachSelf && (c.msisdn == "" || c.ip != "") {
+		return errors.New("--attach-self needs --msisdn and excludes --ip")
+	}
+	if c.authorizeURL == "" || (c.msisdn == "" && c.ip == "") {
+		return fmt.Errorf("--authorize-url and one of --msisdn or --ip are required: %w", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	connectFrom, connectTarget, err := c.connectRule()
+	if err != nil {
+		return err
+	}
+	addr, err := c.address(ctx, connectFrom, connectTarget)
+	if err != nil {
+		return err
+	}
+	report := deviceReport{}
+	if c.msisdn != "" {
+		detach, err := c.attach(ctx, &addr, &report)
+		if err != nil {
+			return err
+		}
+		defer detach()
+	}
+	report.Device = addr.String()
+	if err := sim.CheckLocal(addr); err != nil {
+		return fmt.Errorf("the device cannot send from its session address: %w; attach it on 127.0.0.0/8 (--ip 127.10.0.7)", err)
+	}
+	device := sim.NewDevice(addr, report.MSISDN, 0)
+	defer device.Close()
+	if connectFrom != "" {
+		device.ConnectTo(connectFrom, connectTarget)
+	}
+	if c.follow {
+		report.Page, err = device.Browse(ctx, c.authorizeURL)
+	} else {
+		report.Outcome, err = device.Authorize(ctx, c.authorizeURL)
+	}
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		if err := printJSON(os.Stdout, report); err != nil {
+			return err
+		}
+	} else {
+		report.print()
+	}
+	return report.failure()
+}
+
+// connectRule parses --connect-to: requests for from go to target.
+func (c *deviceCommand) connectRule() (from, target string, err error) {
+	if c.connectTo == "" {
+		return "", "", nil
+	}
+	if from, target, err = sim.ParseConnectTo(c.connectTo); err != nil {
+		return "", "", fmt.Errorf("--connect-to: %w", err)
+	}
+	return from, target, nil
+}
+
+// address is the device's address as given: --ip, this machine's own with
+// --attach-self, or none (the network allocates one at attach).
+func (c *deviceCommand) address(ctx context.Context, connectFrom, connectTarget string) (netip.Addr, error) {
+	if c.attachSelf {
+		probe := c.authorizeURL
+		if u, err := url.Parse(probe); err == nil && connectFrom != "" && strings.EqualFold(hostPort(u), connectFrom) {
+			probe = "http://" + connectTarget // where the first request really goes
+		}
+		a, err := sim.OutboundAddr(ctx, probe)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("--attach-self: %w", err)
+		}
+		return a, nil
+	}
+	if c.ip == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(c.ip)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("--ip %q: not an IP address", c.ip)
+	}
+	return a, nil
+}
+
+// attach opens the subscriber's session at *addr (or at one the network
+// allocates) through the admin API, sets *addr to the session's and notes
+// the session in report; detach closes it unless --keep-session.
+func (c *deviceCommand) attach(ctx context.Context, addr *netip.Addr, report *deviceReport) (detach func(), err error) {
+	number, err := phone.Normalize(c.msisdn)
+	if err != nil {
+		return nil, fmt.Errorf("--msisdn: %w", err)
+	}
+	network := &sim.NetworkAdmin{BaseURL: c.networkURL, Token: c.adminToken}
+	session, err := network.Attach(ctx, number, *addr)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", phone.Mask(number), err)
+	}
+	detach = func() {}
+	if !c.keepSession {
+		detach = func() { network.Detach(context.WithoutCancel(ctx), session.ID) }
+	}
+	if *addr, err = session.Addr(); err != nil {
+		detach()
+		return nil, err
+	}
+	report.SessionID, report.MSISDN = session.ID, number
+	return detach, nil
 }
 
 // hostPort is u's host with its port, the scheme's default when absent.

@@ -29,8 +29,7 @@ type wifiFlags struct {
 	flow             string
 }
 
-func addWiFiFlags(fs *flag.FlagSet) *wifiFlags {
-	f := &wifiFlags{}
+func (f *wifiFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.enabled, "wifi", false,
 		"act as a device on Wi-Fi: acquire an operator token from the entitlement server by EAP-AKA with the SIM (--imsi, --k, --opc) for --client-id, and print it for the SP")
 	fs.StringVar(&f.entitlementURL, "entitlement-url", "http://127.0.0.1:9093/", "with --wifi: the TS.43 entitlement server")
@@ -44,7 +43,6 @@ func addWiFiFlags(fs *flag.FlagSet) *wifiFlags {
 	fs.StringVar(&f.spURL, "sp-url", "", "with --wifi: hand the operator token to this SP (numverify sp) at its POST /wifi, which redeems it and verifies --phone-number; without it the token is printed")
 	fs.StringVar(&f.phoneNumber, "phone-number", "", "with --wifi --sp-url: the number the SP verifies (E.164)")
 	fs.StringVar(&f.flow, "flow", string(sim.FlowJWTBearer), "with --wifi --sp-url: how the SP redeems the token: jwt-bearer or ciba")
-	return f
 }
 
 // run acquires the token and prints it: the SP's backend redeems it

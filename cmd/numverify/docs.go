@@ -15,7 +15,7 @@ func writeConfigReference(w io.Writer, commands []command) {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
 	for _, c := range sorted {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-		c.setup(fs)
+		c.cmd.register(fs)
 		fmt.Fprintf(w, "#### `numverify %s`\n%s\n\n", c.name, c.summary)
 		var rows []string
 		fs.VisitAll(func(f *flag.Flag) {

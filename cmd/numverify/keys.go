@@ -22,18 +22,16 @@ import (
 // HMAC key are derived. Resource servers never get it.
 type secretsKeyFlag struct{ value string }
 
-func addSecretsKeyFlag(fs *flag.FlagSet) *secretsKeyFlag {
-	s := &secretsKeyFlag{}
+func (s *secretsKeyFlag) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.value, "secrets-key", "",
 		"the authorization server's secret (required): "+keystore.SecretsKeyHelp+"; the same on every authz server, never on a resource server")
-	return s
 }
 
-// addResourceSecretsKeyFlag is NUMVERIFY_RESOURCE_SECRETS_KEY: the secret
+// registerResourceSecretsKey is NUMVERIFY_RESOURCE_SECRETS_KEY: the secret
 // sealing the resource server's decryption keys at rest, held by the
 // resource servers and the authorization server (which makes those keys).
-func addResourceSecretsKeyFlag(fs *flag.FlagSet) {
-	fs.String("resource-secrets-key", "",
+func registerResourceSecretsKey(fs *flag.FlagSet, value *string) {
+	fs.StringVar(value, "resource-secrets-key", "",
 		"the resource server's secret: "+keystore.SecretsKeyHelp+"; required by `serve resource` (jwt formats), the same on the authz servers; "+
 			"where unset beside --secrets-key, derived from it (`numverify keys resource-secrets-key` prints that value)")
 }
@@ -61,23 +59,23 @@ func resourceSecretsKey(value string, secretsKey []byte) ([]byte, error) {
 	return k, nil
 }
 
-func keysResourceSecretsKeyCommand() command {
-	return command{name: "keys resource-secrets-key",
-		summary: "print the resource secrets key an authz server derives from --secrets-key when --resource-secrets-key is unset (for resource servers run apart)",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			secrets := addSecretsKeyFlag(fs)
-			return func(_ context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				key, err := secrets.key()
-				if err != nil {
-					return err
-				}
-				fmt.Println(base64.StdEncoding.EncodeToString(keystore.DeriveResourceSecretsKey(key)))
-				return nil
-			}
-		}}
+// keysResourceSecretsKeyCommand is `numverify keys resource-secrets-key`.
+type keysResourceSecretsKeyCommand struct {
+	secrets secretsKeyFlag
+}
+
+func (c *keysResourceSecretsKeyCommand) register(fs *flag.FlagSet) { c.secrets.register(fs) }
+
+func (c *keysResourceSecretsKeyCommand) Run(_ context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	key, err := c.secrets.key()
+	if err != nil {
+		return err
+	}
+	fmt.Println(base64.StdEncoding.EncodeToString(keystore.DeriveResourceSecretsKey(key)))
+	return nil
 }
 
 // key decodes the flag, saying how to make one when it is missing or wrong.
@@ -104,67 +102,77 @@ func newClientStore(pool *pgxpool.Pool, secretsKey []byte, opts ...store.Option)
 	return store.New(pool, hasher, opts...), nil
 }
 
-func keysRotateCommand() command {
-	return command{name: "keys rotate", summary: "add a new signing key of each algorithm (or of --alg): published now, signing after --publish-ahead; old keys retire after --grace",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			db := addDatabaseFlags(fs)
-			secrets := addSecretsKeyFlag(fs)
-			alg := fs.String("alg", "all", "algorithm of the key to rotate: ES256, RS256 or all (one new key of each; the server keeps an active signing key of each)")
-			ahead := fs.Duration("publish-ahead", time.Minute,
-				"how long the new key is in the JWKS before it signs (at least the verifiers' JWKS cache time)")
-			grace := fs.Duration("grace", 10*time.Minute,
-				"how long the old keys stay published after the new one starts signing (at least the longest token lifetime)")
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				var problems []error
-				key, err := secrets.key()
-				if err != nil {
-					problems = append(problems, err)
-				}
-				if *alg != "all" && !slices.Contains(keystore.SigningAlgorithms, jose.SignatureAlgorithm(*alg)) {
-					problems = append(problems, fmt.Errorf("--alg %q: want ES256, RS256 or all", *alg))
-				}
-				if *ahead < 0 || *grace < 0 {
-					problems = append(problems, errors.New("--publish-ahead and --grace must not be negative"))
-				}
-				if err := errors.Join(problems...); err != nil {
-					return err
-				}
-				pool, err := db.open(ctx, "keys", true)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				// Signing keys only: they are sealed with the secrets key alone.
-				keys, err := keystore.Open(pool, keystore.Secrets{Authz: key})
-				if err != nil {
-					return err
-				}
-				// Checks the secrets key against the stored keys before adding one
-				// that the servers could not read.
-				if err := keys.Refresh(ctx); err != nil {
-					return err
-				}
-				var kids map[jose.SignatureAlgorithm]string
-				if *alg == "all" {
-					kids, err = keys.RotateAll(ctx, *ahead, *grace)
-				} else {
-					var kid string
-					kid, err = keys.Rotate(ctx, jose.SignatureAlgorithm(*alg), *ahead, *grace)
-					kids = map[jose.SignatureAlgorithm]string{jose.SignatureAlgorithm(*alg): kid}
-				}
-				if err != nil {
-					return err
-				}
-				for _, a := range keystore.SigningAlgorithms {
-					if kid, ok := kids[a]; ok {
-						fmt.Printf("new %s signing key %s: in the JWKS now, signing from %s; previous %s keys retire at %s\n",
-							a, kid, time.Now().Add(*ahead).Format(time.RFC3339), a, time.Now().Add(*ahead+*grace).Format(time.RFC3339))
-					}
-				}
-				return nil
-			}
-		}}
+// keysRotateCommand is `numverify keys rotate`.
+type keysRotateCommand struct {
+	db      databaseFlags
+	secrets secretsKeyFlag
+	alg     string
+	ahead   time.Duration
+	grace   time.Duration
+}
+
+func (c *keysRotateCommand) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	c.secrets.register(fs)
+	fs.StringVar(&c.alg, "alg", "all", "algorithm of the key to rotate: ES256, RS256 or all (one new key of each; the server keeps an active signing key of each)")
+	fs.DurationVar(&c.ahead, "publish-ahead", time.Minute,
+		"how long the new key is in the JWKS before it signs (at least the verifiers' JWKS cache time)")
+	fs.DurationVar(&c.grace, "grace", 10*time.Minute,
+		"how long the old keys stay published after the new one starts signing (at least the longest token lifetime)")
+}
+
+func (c *keysRotateCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	var problems []error
+	key, err := c.secrets.key()
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if c.alg != "all" && !slices.Contains(keystore.SigningAlgorithms, jose.SignatureAlgorithm(c.alg)) {
+		problems = append(problems, fmt.Errorf("--alg %q: want ES256, RS256 or all", c.alg))
+	}
+	if c.ahead < 0 || c.grace < 0 {
+		problems = append(problems, errors.New("--publish-ahead and --grace must not be negative"))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return err
+	}
+	pool, err := c.db.open(ctx, "keys", true)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	// Signing keys only: they are sealed with the secrets key alone.
+	keys, err := keystore.Open(pool, keystore.Secrets{Authz: key})
+	if err != nil {
+		return err
+	}
+	// Checks the secrets key against the stored keys before adding one
+	// that the servers could not read.
+	if err := keys.Refresh(ctx); err != nil {
+		return err
+	}
+	kids, err := c.rotate(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, a := range keystore.SigningAlgorithms {
+		if kid, ok := kids[a]; ok {
+			fmt.Printf("new %s signing key %s: in the JWKS now, signing from %s; previous %s keys retire at %s\n",
+				a, kid, time.Now().Add(c.ahead).Format(time.RFC3339), a, time.Now().Add(c.ahead+c.grace).Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// rotate adds the new key of --alg, or one of each algorithm.
+func (c *keysRotateCommand) rotate(ctx context.Context, keys *keystore.Store) (map[jose.SignatureAlgorithm]string, error) {
+	if c.alg == "all" {
+		return keys.RotateAll(ctx, c.ahead, c.grace)
+	}
+	alg := jose.SignatureAlgorithm(c.alg)
+	kid, err := keys.Rotate(ctx, alg, c.ahead, c.grace)
+	return map[jose.SignatureAlgorithm]string{alg: kid}, err
 }

@@ -36,10 +36,11 @@ func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
 		return serveDeps{Pool: db.Pool, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
 	}
 
-	newFlags := func(t *testing.T, env map[string]string, args ...string) *resourceFlags {
+	newServe := func(t *testing.T, env map[string]string, args ...string) *serveCommand {
 		t.Helper()
+		c := newServeCommand("serve resource", nil, &resourceFlags{}, nil)
 		fs := flag.NewFlagSet("serve resource", flag.ContinueOnError)
-		f := addResourceFlags(fs)
+		c.register(fs)
 		if fs.Lookup("secrets-key") != nil {
 			t.Fatal("serve resource has a --secrets-key flag: it must never be given the key sealing the signing keys")
 		}
@@ -49,11 +50,12 @@ func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
 		if err := applyEnv(fs, func(name string) string { return env[name] }); err != nil {
 			t.Fatal(err)
 		}
-		return f
+		return c
 	}
 	t.Run("its own key", func(t *testing.T) {
-		f := newFlags(t, map[string]string{"NUMVERIFY_SECRETS_KEY": secretsKey, "NUMVERIFY_RESOURCE_SECRETS_KEY": resourceKey})
-		keys, err := f.keyStore(newDeps())
+		c := newServe(t, map[string]string{"NUMVERIFY_SECRETS_KEY": secretsKey, "NUMVERIFY_RESOURCE_SECRETS_KEY": resourceKey})
+		key := c.shared.keys(false)
+		keys, err := resourceKeyStore(newDeps(), key.resource, key.resourceErr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,25 +65,25 @@ func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
 		if _, err := keys.SigningKey(ctx, jose.ES256); !errors.Is(err, keystore.ErrNoKey) {
 			t.Errorf("the resource server's store gave a signing key (%v)", err)
 		}
-		srv, err := f.build(ctx, newDeps())
+		servers, err := c.build(ctx, newDeps())
 		if err != nil {
 			t.Fatalf("serve resource with NUMVERIFY_RESOURCE_SECRETS_KEY alone: %v", err)
 		}
-		srv.close()
+		closeServers(servers)
 	})
 	t.Run("no key", func(t *testing.T) {
-		f := newFlags(t, map[string]string{"NUMVERIFY_SECRETS_KEY": secretsKey})
-		if _, err := f.build(ctx, newDeps()); err == nil || !strings.Contains(err.Error(), "NUMVERIFY_RESOURCE_SECRETS_KEY") {
+		c := newServe(t, map[string]string{"NUMVERIFY_SECRETS_KEY": secretsKey})
+		if _, err := c.build(ctx, newDeps()); err == nil || !strings.Contains(err.Error(), "NUMVERIFY_RESOURCE_SECRETS_KEY") {
 			t.Fatalf("serve resource without a resource secrets key: %v, want it named", err)
 		}
 	})
 	t.Run("opaque needs no key", func(t *testing.T) {
-		f := newFlags(t, nil, "--resource-token-format", "opaque", "--resource-introspection-client-id", "rs")
-		srv, err := f.build(ctx, newDeps())
+		c := newServe(t, nil, "--resource-token-format", "opaque", "--resource-introspection-client-id", "rs")
+		servers, err := c.build(ctx, newDeps())
 		if err != nil {
 			t.Fatalf("serve resource --resource-token-format opaque: %v", err)
 		}
-		srv.close()
+		closeServers(servers)
 	})
 }
 
@@ -100,14 +102,15 @@ func TestResourceTokenFormatFollowsAuthz(t *testing.T) {
 		{false, []string{"--resource-token-format", "jwt-dir"}, resource.FormatJWTDirect},
 	} {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		c := newServeCommand("serve resource", nil, &resourceFlags{}, nil)
 		if tc.together {
-			authzServeFlags(fs)
+			c = newServeCommand("serve", &authzFlags{}, &resourceFlags{}, nil)
 		}
-		f := addResourceFlags(fs)
+		c.register(fs)
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}
-		if got := f.format(); got != tc.want {
+		if got := c.resource.format(c.authzFormat()); got != tc.want {
 			t.Errorf("together %v, %v: format %q, want %q", tc.together, tc.args, got, tc.want)
 		}
 	}

@@ -69,7 +69,8 @@ func TestServePlaygroundWarning(t *testing.T) {
 	secrets, resourceSecrets := randomHex(32), randomHex(32)
 	for _, on := range []bool{true, false} {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		build := authzServeFlags(fs)
+		c := newServeCommand("serve authz", &authzFlags{}, nil, nil)
+		c.register(fs)
 		args := []string{"--secrets-key", secrets, "--resource-secrets-key", resourceSecrets}
 		if on {
 			args = append(args, "--playground")
@@ -79,9 +80,11 @@ func TestServePlaygroundWarning(t *testing.T) {
 		}
 		var logs syncbuf.Buffer
 		deps := serveDeps{Pool: db.Pool, Logger: slog.New(slog.NewTextHandler(&logs, nil)), DatabaseURL: db.URL, Registry: prometheus.NewRegistry()}
-		if _, err := build(context.Background(), deps); err != nil {
+		servers, err := c.build(context.Background(), deps)
+		if err != nil {
 			t.Fatal(err)
 		}
+		closeServers(servers)
 		if warned := strings.Contains(logs.String(), "PLAYGROUND MODE IS ON"); warned != on {
 			t.Errorf("--playground=%v: warning logged %v: %s", on, warned, logs.String())
 		}

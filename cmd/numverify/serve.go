@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/internal/httpx"
+	"github.com/numverify/numverify/internal/janitor"
 )
 
-// serveDeps is what `serve` hands every component: the shared pool, logger
-// and metrics registry (for the component's own metrics).
+// serveDeps is what `serve` hands every component: the shared pool (and its
+// URL, for a component that needs a pool of its own), logger and metrics
+// registry (for the component's own metrics).
 type serveDeps struct {
 	Pool        *pgxpool.Pool
 	Logger      *slog.Logger
@@ -54,9 +56,6 @@ type server struct {
 	companions []*server
 }
 
-// buildServer constructs a component's server once flags are parsed.
-type buildServer func(ctx context.Context, deps serveDeps) (*server, error)
-
 // httpFlags are the HTTP server settings every server shares.
 type httpFlags struct {
 	readHeaderTimeout time.Duration
@@ -68,12 +67,9 @@ type httpFlags struct {
 	metricsAddr       string
 	metricsToken      string
 	maxConnsPerAddr   int
-	trustedProxies    func() []netip.Prefix // exempt from maxConnsPerAddr
-	draining          atomic.Bool           // set on SIGTERM: /readyz fails, responses close their connection
 }
 
-func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
-	h := &httpFlags{}
+func (h *httpFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.readHeaderTimeout, "http-read-header-timeout", 5*time.Second, "time allowed to read request headers")
 	fs.DurationVar(&h.readTimeout, "http-read-timeout", 10*time.Second, "time allowed to read a whole request")
 	fs.DurationVar(&h.writeTimeout, "http-write-timeout", 15*time.Second, "time allowed to write a response")
@@ -87,8 +83,6 @@ func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
 		"also serve /metrics on each server's own port, to requests with this bearer token (at least %d characters); empty: never there", httpx.MinMetricsTokenLength))
 	fs.IntVar(&h.maxConnsPerAddr, "max-conns-per-address", httpx.DefaultMaxConnsPerAddress,
 		"most concurrent connections one peer address may hold on each server (more are closed at once); the --trusted-proxies are exempt; 0: no cap")
-	h.trustedProxies = func() []netip.Prefix { return parsePrefixes(fs.Lookup("trusted-proxies")) }
-	return h
 }
 
 // validate reports every problem of the HTTP settings at once.
@@ -103,15 +97,11 @@ func (h *httpFlags) validate() error {
 	return errors.Join(problems...)
 }
 
-// parsePrefixes reads a CIDR list flag (--trusted-proxies: repeatable or
-// comma-separated CIDRs or addresses) when the command has it; what does
-// not parse is left for its owner to report.
-func parsePrefixes(f *flag.Flag) []netip.Prefix {
-	if f == nil {
-		return nil
-	}
+// parsePrefixes reads --trusted-proxies (CIDRs or addresses); what does not
+// parse is left for the authorization server to report.
+func parsePrefixes(values []string) []netip.Prefix {
 	var prefixes []netip.Prefix
-	for _, v := range strings.FieldsFunc(f.Value.String(), func(r rune) bool { return r == ',' || r == ' ' }) {
+	for _, v := range values {
 		if p, err := netip.ParsePrefix(v); err == nil {
 			prefixes = append(prefixes, p.Masked())
 		} else if a, err := netip.ParseAddr(v); err == nil {
@@ -121,61 +111,149 @@ func parsePrefixes(f *flag.Flag) []netip.Prefix {
 	return prefixes
 }
 
-func serveCommand() command {
-	return serveComponents("serve", "run the authorization, resource and network servers in one process",
-		authzServeFlags, resourceServeFlags, networkServeFlags)
+// serveCommand is `numverify serve` and `serve authz|resource|network`: the
+// components it runs (nil: not served by this command), the settings every
+// server has, and those several components read, each registered once.
+type serveCommand struct {
+	name     string // the command's words, the pool's application name
+	db       databaseFlags
+	logs     logFlags
+	web      httpFlags
+	shared   sharedFlags
+	authz    *authzFlags
+	resource *resourceFlags
+	network  *networkFlags
 }
 
-func serveAuthzCommand() command {
-	return serveComponents("serve authz", "run the OAuth2/OpenID Connect authorization server (default :9090)", authzServeFlags)
+// sharedFlags are the settings of `serve` that more than one component reads.
+type sharedFlags struct {
+	issuer             string         // the authorization server's iss; the resource server's default --resource-issuer
+	secretsKey         secretsKeyFlag // with the authorization server only: resource servers never hold it
+	resourceSecretsKey string         // with the authorization or the resource server
+	trustedProxies     stringList     // with the authorization server: its address sources, exempt from --max-conns-per-address
 }
 
-func serveResourceCommand() command {
-	return serveComponents("serve resource", "run the Number Verification resource server (default :9091)", resourceServeFlags)
+// newServeCommand is the serve command of name running the components
+// given (non-nil).
+func newServeCommand(name string, authzServer *authzFlags, resourceServer *resourceFlags, networkServer *networkFlags) *serveCommand {
+	return &serveCommand{name: name, authz: authzServer, resource: resourceServer, network: networkServer}
 }
 
-func serveNetworkCommand() command {
-	return serveComponents("serve network", "run the simulated mobile network's admin API (default :9092)", networkServeFlags)
+func (c *serveCommand) register(fs *flag.FlagSet) {
+	c.db.register(fs)
+	c.logs.register(fs)
+	c.web.register(fs)
+	c.registerServers(fs)
 }
 
-func serveComponents(name, summary string, components ...func(*flag.FlagSet) buildServer) command {
-	return command{name: name, summary: summary,
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			db := addDatabaseFlags(fs)
-			logs := addLogFlags(fs)
-			web := addHTTPFlags(fs)
-			builders := make([]buildServer, len(components))
-			for i, register := range components {
-				builders[i] = register(fs)
-			}
-			return func(ctx context.Context, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if err := web.validate(); err != nil {
-					return err
-				}
-				logger := logs.logger()
-				pool, err := db.open(ctx, name, true)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				registry := newRegistry(pool)
-				deps := serveDeps{Pool: pool, Logger: logger, DatabaseURL: db.url, Registry: registry}
-				var servers []*server
-				for _, build := range builders {
-					s, err := build(ctx, deps)
-					if err != nil {
-						closeServers(servers)
-						return err
-					}
-					servers = append(servers, s)
-					servers = append(servers, s.companions...)
-				}
-				return runServers(ctx, logger, web, observe(servers, pool, registry, logger, web), pool)
-			}
-		}}
+// registerServers registers the components' flags and the ones they share.
+func (c *serveCommand) registerServers(fs *flag.FlagSet) {
+	issuer := defaultResourceIssuer
+	if c.authz != nil {
+		issuer = authz.DefaultIssuer
+		c.shared.secretsKey.register(fs)
+		fs.Var(&c.shared.trustedProxies, "trusted-proxies", "CIDRs of the proxies or L4 balancers whose word on the client's address (--client-address-from) is believed; nothing else may send from them (repeatable or comma-separated)")
+	}
+	if c.authz != nil || c.resource != nil {
+		fs.StringVar(&c.shared.issuer, "issuer", issuer, "public base URL of the authorization server (the iss of its tokens)")
+		registerResourceSecretsKey(fs, &c.shared.resourceSecretsKey)
+	}
+	if c.authz != nil {
+		c.authz.register(fs)
+	}
+	if c.resource != nil {
+		c.resource.register(fs)
+	}
+	if c.network != nil {
+		c.network.register(fs)
+	}
+}
+
+// Run builds the components on one pool and serves until ctx ends.
+func (c *serveCommand) Run(ctx context.Context, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	if err := c.web.validate(); err != nil {
+		return err
+	}
+	logger := c.logs.logger()
+	pool, err := c.db.open(ctx, c.name, true)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	registry := newRegistry(pool)
+	servers, err := c.build(ctx, serveDeps{Pool: pool, Logger: logger, DatabaseURL: c.db.url, Registry: registry})
+	if err != nil {
+		return err
+	}
+	set := newServerSet(logger, c.web, servers)
+	set.observe(pool, registry, parsePrefixes(c.shared.trustedProxies))
+	return set.run(ctx, pool)
+}
+
+// build constructs the components (authz, resource, network, in that
+// order) and their companions; on an error it closes what it built.
+func (c *serveCommand) build(ctx context.Context, deps serveDeps) ([]*server, error) {
+	keys := c.shared.keys(c.authz != nil)
+	var builders []func() (*server, error)
+	if c.authz != nil {
+		skew := janitor.MaxClockSkew // the largest a resource server accepts
+		if c.resource != nil && c.resource.clockSkew >= 0 {
+			skew = c.resource.clockSkew
+		}
+		builders = append(builders, func() (*server, error) {
+			return c.authz.build(ctx, deps, authzShared{issuer: c.shared.issuer, trustedProxies: c.shared.trustedProxies,
+				keys: keys, purgeClockSkew: skew})
+		})
+	}
+	if c.resource != nil {
+		shared := resourceShared{issuer: c.shared.issuer, key: keys.resource, keyErr: keys.resourceErr, authzFormat: c.authzFormat()}
+		builders = append(builders, func() (*server, error) { return c.resource.build(ctx, deps, shared) })
+	}
+	if c.network != nil {
+		builders = append(builders, func() (*server, error) { return c.network.build(deps) })
+	}
+	var servers []*server
+	for _, build := range builders {
+		s, err := build()
+		if err != nil {
+			closeServers(servers)
+			return nil, err
+		}
+		servers = append(append(servers, s), s.companions...)
+	}
+	return servers, nil
+}
+
+// authzFormat is the authorization server's --access-token-format, "" when
+// it is not served: the resource server beside it accepts that format.
+func (c *serveCommand) authzFormat() string {
+	if c.authz == nil {
+		return ""
+	}
+	return c.authz.accessTokenFormat
+}
+
+// serveKeys are the secrets keys, decoded once for every component.
+type serveKeys struct {
+	secrets, resource       []byte // secrets is nil where the authorization server is not served
+	secretsErr, resourceErr error
+}
+
+// keys decodes --secrets-key (withSecretsKey: the authorization server is
+// served) and --resource-secrets-key, derived from the secrets key when unset.
+func (s *sharedFlags) keys(withSecretsKey bool) serveKeys {
+	var k serveKeys
+	if withSecretsKey {
+		if k.secrets, k.secretsErr = s.secretsKey.key(); k.secretsErr != nil {
+			k.resourceErr = k.secretsErr
+			return k
+		}
+	}
+	k.resource, k.resourceErr = resourceSecretsKey(s.resourceSecretsKey, k.secrets)
+	return k
 }
 
 // newRegistry is the process's Prometheus registry: Go runtime, process and
@@ -187,33 +265,41 @@ func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 	return registry
 }
 
+// serverSet is the servers of one process while they run: their HTTP
+// settings and whether shutdown has begun.
+type serverSet struct {
+	logger   *slog.Logger
+	web      httpFlags
+	servers  []*server
+	draining atomic.Bool // set on SIGTERM: /readyz fails, responses close their connection
+}
+
+func newServerSet(logger *slog.Logger, web httpFlags, servers []*server) *serverSet {
+	return &serverSet{logger: logger, web: web, servers: servers}
+}
+
 // observe wraps every server with the access log and metrics, mounts
 // /healthz and /readyz on it, and /metrics only behind --metrics-token; with
 // --metrics-addr it adds a server for /metrics alone. It sets each server's
-// cap on connections per peer address.
-func observe(servers []*server, pool *pgxpool.Pool, registry *prometheus.Registry, logger *slog.Logger, web *httpFlags) []*server {
+// cap on connections per peer address, from which exempt are exempt.
+func (set *serverSet) observe(pool *pgxpool.Pool, registry *prometheus.Registry, exempt []netip.Prefix) {
 	metrics := httpx.NewMetrics(registry)
 	var onServerPorts http.Handler
-	if web.metricsToken != "" {
-		onServerPorts = httpx.MetricsHandler(registry, web.metricsToken)
+	if set.web.metricsToken != "" {
+		onServerPorts = httpx.MetricsHandler(registry, set.web.metricsToken)
 	}
-	var exempt []netip.Prefix
-	if web.trustedProxies != nil {
-		exempt = web.trustedProxies()
-	}
-	for _, s := range servers {
-		s.conns = httpx.ConnLimit{PerAddress: web.maxConnsPerAddr, Exempt: exempt, Rejected: metrics.RejectedConnections(s.name)}
-		checks := map[string]httpx.Check{"postgres": httpx.PoolCheck(pool), "shutdown": web.notDraining}
+	for _, s := range set.servers {
+		s.conns = httpx.ConnLimit{PerAddress: set.web.maxConnsPerAddr, Exempt: exempt, Rejected: metrics.RejectedConnections(s.name)}
+		checks := map[string]httpx.Check{"postgres": httpx.PoolCheck(pool), "shutdown": set.notDraining}
 		for name, check := range s.ready {
 			checks[name] = check
 		}
-		s.handler = httpx.Mount(httpx.Observe(s.name, s.handler, logger, metrics), checks, onServerPorts)
+		s.handler = httpx.Mount(httpx.Observe(s.name, s.handler, set.logger, metrics), checks, onServerPorts)
 	}
-	if web.metricsAddr != "" {
-		servers = append(servers, &server{name: "metrics", addr: web.metricsAddr,
+	if set.web.metricsAddr != "" {
+		set.servers = append(set.servers, &server{name: "metrics", addr: set.web.metricsAddr,
 			handler: httpx.Mount(http.NotFoundHandler(), nil, httpx.MetricsHandler(registry, ""))})
 	}
-	return servers
 }
 
 func closeServers(servers []*server) {
@@ -225,8 +311,8 @@ func closeServers(servers []*server) {
 }
 
 // notDraining is the readiness check that fails once shutdown has begun.
-func (h *httpFlags) notDraining(context.Context) error {
-	if h.draining.Load() {
+func (set *serverSet) notDraining(context.Context) error {
+	if set.draining.Load() {
 		return errors.New("shutting down")
 	}
 	return nil
@@ -235,68 +321,38 @@ func (h *httpFlags) notDraining(context.Context) error {
 // closeWhenDraining answers with Connection: close once shutdown has begun,
 // so a keep-alive client opens its next request on a new connection (to
 // another replica) instead of racing the close of an idle one.
-func closeWhenDraining(web *httpFlags, next http.Handler) http.Handler {
+func (set *serverSet) closeWhenDraining(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if web.draining.Load() {
+		if set.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// runServers serves until ctx is cancelled (SIGTERM, SIGINT), then stops
+// run serves until ctx is cancelled (SIGTERM, SIGINT), then stops
 // accepting, lets in-flight requests finish within the shutdown timeout, and
-// stops each component's background work.
-func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, servers []*server, pool *pgxpool.Pool) error {
-	defer closeServers(servers)
-	httpServers := make([]*http.Server, len(servers))
-	errs := make(chan error, len(servers))
-	for i, s := range servers {
-		l := s.listener
-		if l == nil {
-			var err error
-			if l, err = net.Listen("tcp", s.addr); err != nil {
-				for _, started := range httpServers[:i] {
-					started.Close()
-				}
-				return fmt.Errorf("%s: listen: %w", s.name, err)
-			}
-		}
-		l = httpx.LimitConnections(l, s.conns) // on the TCP peer, under any PROXY header
-		if s.wrapListener != nil {
-			l = s.wrapListener(l, web.readHeaderTimeout)
-		}
-		hs := &http.Server{
-			Handler:           closeWhenDraining(web, s.handler),
-			ReadHeaderTimeout: web.readHeaderTimeout,
-			ReadTimeout:       web.readTimeout,
-			WriteTimeout:      web.writeTimeout,
-			IdleTimeout:       web.idleTimeout,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
-		httpServers[i] = hs
-		logger.Info("listening", "server", s.name, "addr", l.Addr().String())
-		go func(name string) {
-			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-			}
-		}(s.name)
+// stops each component's background work; then it closes pool (when set).
+func (set *serverSet) run(ctx context.Context, pool *pgxpool.Pool) error {
+	defer closeServers(set.servers)
+	httpServers, errs, err := set.listen()
+	if err != nil {
+		return err
 	}
-	stopBackground := startBackground(ctx, servers)
+	stopBackground := startBackground(ctx, set.servers)
 	var runErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down", "drain", web.shutdownDrain.String(), "timeout", web.shutdownTimeout.String())
-		web.draining.Store(true)
+		set.logger.Info("shutting down", "drain", set.web.shutdownDrain.String(), "timeout", set.web.shutdownTimeout.String())
+		set.draining.Store(true)
 		select {
-		case <-time.After(web.shutdownDrain):
+		case <-time.After(set.web.shutdownDrain):
 		case runErr = <-errs:
 		}
 	case runErr = <-errs:
-		logger.Error("server failed", "err", runErr)
+		set.logger.Error("server failed", "err", runErr)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), web.shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), set.web.shutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, hs := range httpServers {
@@ -304,9 +360,9 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 		go func(name string) {
 			defer wg.Done()
 			if err := hs.Shutdown(shutdownCtx); err != nil {
-				logger.Warn("shutdown incomplete", "server", name, "err", err)
+				set.logger.Warn("shutdown incomplete", "server", name, "err", err)
 			}
-		}(servers[i].name)
+		}(set.servers[i].name)
 	}
 	wg.Wait()
 	stopBackground()
@@ -314,6 +370,46 @@ func runServers(ctx context.Context, logger *slog.Logger, web *httpFlags, server
 		pool.Close()
 	}
 	return runErr
+}
+
+// listen starts serving every server; a server that stops on its own sends
+// its error to errs.
+func (set *serverSet) listen() ([]*http.Server, <-chan error, error) {
+	httpServers := make([]*http.Server, len(set.servers))
+	errs := make(chan error, len(set.servers))
+	for i, s := range set.servers {
+		l := s.listener
+		if l == nil {
+			var err error
+			if l, err = net.Listen("tcp", s.addr); err != nil {
+				for _, started := range httpServers[:i] {
+					started.Close()
+				}
+				return nil, nil, fmt.Errorf("%s: listen: %w", s.name, err)
+			}
+		}
+		l = httpx.LimitConnections(l, s.conns) // on the TCP peer, under any PROXY header
+		if s.wrapListener != nil {
+			l = s.wrapListener(l, set.web.readHeaderTimeout)
+		}
+		hs := &http.Server{
+			Handler:           set.closeWhenDraining(s.handler),
+			ReadHeaderTimeout: set.web.readHeaderTimeout,
+			ReadTimeout:       set.web.readTimeout,
+			WriteTimeout:      set.web.writeTimeout,
+			IdleTimeout:       set.web.idleTimeout,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(set.logger.Handler(), slog.LevelWarn),
+		}
+		httpServers[i] = hs
+		set.logger.Info("listening", "server", s.name, "addr", l.Addr().String())
+		go func(name string) {
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}(s.name)
+	}
+	return httpServers, errs, nil
 }
 
 // startBackground starts each server's background work; the function it

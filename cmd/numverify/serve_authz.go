@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
@@ -20,8 +22,6 @@ import (
 // authzFlags are the authorization server's settings.
 type authzFlags struct {
 	addr                    string
-	issuer                  string
-	trustedProxies          stringList
 	clientAddressFrom       string
 	clientPortHeader        string
 	accessTokenFormat       string
@@ -41,20 +41,26 @@ type authzFlags struct {
 	rateLimitAuthFailBurst  int
 	clientCacheTTL          time.Duration
 	playground              bool
-	purge                   *purgeFlags
-	secretsKey              *flag.Flag // registered once (keys commands share the helper)
-	resourceSecretsKey      *flag.Flag // shared with the resource server: registered once
+	purge                   purgeFlags
+}
+
+// authzShared is what the authorization server reads of the settings
+// `serve` shares between components.
+type authzShared struct {
+	issuer         string
+	trustedProxies []string
+	keys           serveKeys
+	purgeClockSkew time.Duration // margin of the purge on revocations and used jtis
 }
 
 // defaultClientCacheTTL is how long the authorization server keeps a client
 // it has read; a client deleted by another process stays usable that long.
 const defaultClientCacheTTL = 5 * time.Second
 
-func authzServeFlags(fs *flag.FlagSet) buildServer {
-	f := &authzFlags{}
+// register defines the authorization server's own flags (`serve` defines
+// those it shares: --issuer, --trusted-proxies, the secrets keys).
+func (f *authzFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "authz-addr", ":9090", "listen address of the authorization server")
-	fs.StringVar(&f.issuer, "issuer", authz.DefaultIssuer, "public base URL of the authorization server (the iss of its tokens)")
-	fs.Var(&f.trustedProxies, "trusted-proxies", "CIDRs of the proxies or L4 balancers whose word on the client's address (--client-address-from) is believed; nothing else may send from them (repeatable or comma-separated)")
 	fs.StringVar(&f.clientAddressFrom, "client-address-from", authz.AddressFromPeer,
 		"the one source of the device's address: peer (the TCP connection), proxy-protocol (PROXY v1/v2 header from the --trusted-proxies on the authz listener), forwarded (Forwarded) or x-forwarded-for (X-Forwarded-For); every source but peer needs --trusted-proxies")
 	fs.StringVar(&f.clientPortHeader, "client-port-header", "",
@@ -81,38 +87,25 @@ func authzServeFlags(fs *flag.FlagSet) buildServer {
 	fs.DurationVar(&f.clientCacheTTL, "authz-client-cache-ttl", defaultClientCacheTTL, "how long the authorization server keeps a client in memory; a client deleted by another process is still accepted for up to this long (0: no cache)")
 	fs.BoolVar(&f.playground, "playground", false,
 		"DEVELOPMENT ONLY: log in by login_hint=tel:+… at /authorize without the network; such tokens (amr playground) are refused by the resource server unless --resource-allow-non-network-auth")
-	if fs.Lookup("secrets-key") == nil {
-		addSecretsKeyFlag(fs)
-	}
-	f.secretsKey = fs.Lookup("secrets-key")
-	if fs.Lookup("resource-secrets-key") == nil {
-		addResourceSecretsKeyFlag(fs)
-	}
-	f.resourceSecretsKey = fs.Lookup("resource-secrets-key")
-	f.purge = addPurgeFlags(fs)
-	return f.build
+	f.purge.register(fs)
 }
 
-// build wires the authorization server: key store, fosite store, network
-// resolver, all on the shared pool.
-func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error) {
+// config is the authorization server's configuration, every problem of the
+// settings reported at once.
+func (f *authzFlags) config(shared authzShared) (authz.Config, error) {
 	var problems []error
-	secretsKey, err := (&secretsKeyFlag{value: f.secretsKey.Value.String()}).key()
-	if err != nil {
-		problems = append(problems, err)
+	keys := shared.keys
+	if keys.secretsErr != nil {
+		problems = append(problems, keys.secretsErr)
+	} else if keys.resourceErr != nil {
+		problems = append(problems, keys.resourceErr)
 	}
-	var resourceKey []byte
-	if secretsKey != nil {
-		if resourceKey, err = resourceSecretsKey(f.resourceSecretsKey.Value.String(), secretsKey); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	proxies, err := authz.ParseTrustedProxies(f.trustedProxies)
+	proxies, err := authz.ParseTrustedProxies(shared.trustedProxies)
 	if err != nil {
 		problems = append(problems, fmt.Errorf("--trusted-proxies: %w", err))
 	}
 	cfg := authz.Config{
-		Issuer:                f.issuer,
+		Issuer:                shared.issuer,
 		TrustedProxies:        proxies,
 		ClientAddressFrom:     f.clientAddressFrom,
 		ClientPortHeader:      f.clientPortHeader,
@@ -122,7 +115,7 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		AuthorizeCodeLifetime: f.authorizeCodeLifetime,
 		IDTokenLifetime:       f.idTokenLifetime,
 		RefreshTokenLifetime:  f.refreshTokenLifetime,
-		SecretsKey:            secretsKey,
+		SecretsKey:            keys.secrets,
 		Playground:            f.playground,
 
 		// On the command line 0 turns a limit off; in authz.Config 0 is the default.
@@ -136,7 +129,7 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		RateLimitAuthFailuresPerIPBurst: f.rateLimitAuthFailBurst,
 	}.WithDefaults()
 	check := cfg
-	if secretsKey == nil { // already reported; check the rest
+	if keys.secrets == nil { // already reported; check the rest
 		check.SecretsKey = make([]byte, keystore.SecretsKeyLength)
 	}
 	if err := check.Validate(); err != nil {
@@ -145,18 +138,23 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if f.clientCacheTTL < 0 {
 		problems = append(problems, fmt.Errorf("--authz-client-cache-ttl %s: want 0 or more", f.clientCacheTTL))
 	}
-	purge, err := f.purge.purger(deps, cfg.AccessTokenLifetime)
-	if err != nil {
+	if err := f.purge.validate(); err != nil {
 		problems = append(problems, err)
 	}
-	if err := errors.Join(problems...); err != nil {
+	return cfg, errors.Join(problems...)
+}
+
+// build wires the authorization server: key store, fosite store, network
+// resolver, all on the shared pool.
+func (f *authzFlags) build(ctx context.Context, deps serveDeps, shared authzShared) (*server, error) {
+	cfg, err := f.config(shared)
+	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
-
 	// Signing keys sealed with the secrets key; the resource server's keys
 	// (which this server makes, and opens its own tokens with) with the
 	// resource secrets key.
-	keys, err := keystore.Open(deps.Pool, keystore.Secrets{Authz: secretsKey, Resource: resourceKey})
+	keys, err := keystore.Open(deps.Pool, keystore.Secrets{Authz: shared.keys.secrets, Resource: shared.keys.resource})
 	if err != nil {
 		return nil, fmt.Errorf("authz: key store: %w", err)
 	}
@@ -174,7 +172,7 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	}
 	// The store `client create` makes secrets with; fosite compares them
 	// with its hasher.
-	st, err := newClientStore(deps.Pool, secretsKey, store.WithClientCache(f.clientCacheTTL))
+	st, err := newClientStore(deps.Pool, shared.keys.secrets, store.WithClientCache(f.clientCacheTTL))
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
@@ -182,19 +180,9 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 	if err != nil {
 		return nil, fmt.Errorf("authz: network resolver: %w", err)
 	}
-	// Operator tokens are redeemed inside the token endpoint's transaction,
-	// which already holds a connection of the shared pool: from that pool,
-	// as many concurrent JWT-bearer exchanges as it has connections would
-	// each wait for a second one, forever. The redemption (one autocommit
-	// UPDATE) draws from a small pool of its own instead.
-	redeemPool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: operatorTokenPoolSize, ApplicationName: "numverify-authz-redeem"})
+	operatorTokens, redeemPool, err := openOperatorTokens(ctx, deps)
 	if err != nil {
-		return nil, fmt.Errorf("authz: operator-token pool: %w", err)
-	}
-	operatorTokens, err := network.NewStore(redeemPool, network.Pools{})
-	if err != nil {
-		redeemPool.Close()
-		return nil, fmt.Errorf("authz: operator tokens: %w", err)
+		return nil, err
 	}
 	srv, err := authz.New(cfg, authz.Deps{
 		Store: st, Keys: keys, Resolver: resolver,
@@ -216,17 +204,42 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps) (*server, error)
 		addr:         f.addr,
 		handler:      srv.Handler(),
 		wrapListener: wrapListener,
-		background:   purge,
+		background:   f.purge.purger(deps, cfg.AccessTokenLifetime, shared.purgeClockSkew),
 		close:        redeemPool.Close,
-		ready: map[string]httpx.Check{"signing-key": func(ctx context.Context) error {
-			for _, alg := range keystore.SigningAlgorithms {
-				if _, err := keys.SigningKey(ctx, alg); err != nil {
-					return err
-				}
-			}
-			return nil
-		}},
+		ready:        map[string]httpx.Check{"signing-key": signingKeysReady(keys)},
 	}, nil
+}
+
+// openOperatorTokens opens the store operator tokens are redeemed from, on
+// a pool of its own. They are redeemed inside the token endpoint's
+// transaction, which already holds a connection of the shared pool: from
+// that pool, as many concurrent JWT-bearer exchanges as it has connections
+// would each wait for a second one, forever. The redemption (one autocommit
+// UPDATE) draws from a small pool of its own instead.
+func openOperatorTokens(ctx context.Context, deps serveDeps) (*network.Store, *pgxpool.Pool, error) {
+	redeemPool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: operatorTokenPoolSize, ApplicationName: "numverify-authz-redeem"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("authz: operator-token pool: %w", err)
+	}
+	operatorTokens, err := network.NewStore(redeemPool, network.Pools{})
+	if err != nil {
+		redeemPool.Close()
+		return nil, nil, fmt.Errorf("authz: operator tokens: %w", err)
+	}
+	return operatorTokens, redeemPool, nil
+}
+
+// signingKeysReady is the readiness check that the store holds an active
+// signing key of each algorithm.
+func signingKeysReady(keys *keystore.Store) httpx.Check {
+	return func(ctx context.Context) error {
+		for _, alg := range keystore.SigningAlgorithms {
+			if _, err := keys.SigningKey(ctx, alg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // operatorTokenPoolSize is the connections of the operator-token

@@ -16,8 +16,7 @@ type entitlementFlags struct {
 	sessionTTL time.Duration
 }
 
-func addEntitlementFlags(fs *flag.FlagSet) *entitlementFlags {
-	f := &entitlementFlags{}
+func (f *entitlementFlags) register(fs *flag.FlagSet) {
 	// Off unless asked: it is the simulator's stand-in for the operator's own
 	// entitlement server (a real one mints through the admin API), and a
 	// fixed default port would collide between processes on one host.
@@ -25,7 +24,6 @@ func addEntitlementFlags(fs *flag.FlagSet) *entitlementFlags {
 		"listen address of the simulated TS.43 entitlement server (EAP-AKA over HTTP, AcquireTemporaryToken → operator token), e.g. 127.0.0.1:9093; empty (the default) disables it")
 	fs.DurationVar(&f.sessionTTL, "entitlement-session-ttl", entitlement.DefaultSessionTTL,
 		"how long the entitlement server waits for a device's answer to its EAP-AKA challenge")
-	return f
 }
 
 // server builds the entitlement server, minting through store; nil when disabled.

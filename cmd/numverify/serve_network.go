@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,13 +18,11 @@ type networkPoolFlags struct {
 	cgnatBlockSize           int
 }
 
-func addNetworkPoolFlags(fs *flag.FlagSet) *networkPoolFlags {
-	f := &networkPoolFlags{}
+func (f *networkPoolFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ipv4, "network-ipv4-pool", "127.10.0.0/16", "IPv4 CIDR whose host addresses are allocated to sessions (on loopback each simulated device can send from its own)")
 	fs.StringVar(&f.ipv6, "network-ipv6-pool", "fd00:6e76::/48", "IPv6 prefix (a /48) carved into the /64 prefixes allocated to sessions")
 	fs.StringVar(&f.cgnatAddress, "network-cgnat-address", "127.20.0.1", "public IPv4 address shared behind CGNAT; each session gets a block of its ports")
 	fs.IntVar(&f.cgnatBlockSize, "network-cgnat-block-size", network.DefaultCGNATBlockSize, "ports per CGNAT session (blocks 1024-2047, 2048-3071, … for 1024)")
-	return f
 }
 
 // pools parses and validates the flags, reporting every problem at once.
@@ -57,71 +54,75 @@ func (f *networkPoolFlags) pools() (network.Pools, error) {
 	return p, errors.Join(problems...)
 }
 
-// sharedBoolFlag defines the boolean flag name unless another component of
-// the same flag set already did (serve runs all three servers on one set),
-// and returns a function reading its parsed value.
-func sharedBoolFlag(fs *flag.FlagSet, name, usage string) func() bool {
-	if fs.Lookup(name) == nil {
-		fs.Bool(name, false, usage)
-	}
-	return func() bool {
-		getter, ok := fs.Lookup(name).Value.(flag.Getter)
-		if !ok {
-			return false
-		}
-		v, _ := getter.Get().(bool)
-		return v
-	}
+// networkFlags are the network admin API's settings, with the servers
+// `serve network` runs beside it (RADIUS accounting, entitlement).
+type networkFlags struct {
+	addr        string
+	token       string
+	insecure    bool
+	pools       networkPoolFlags
+	radius      *radiusFlags
+	entitlement entitlementFlags
 }
 
-// networkServeFlags registers the network admin API's flags and returns its builder.
-func networkServeFlags(fs *flag.FlagSet) buildServer {
-	addr := fs.String("network-addr", "127.0.0.1:9092",
+func (f *networkFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, "network-addr", "127.0.0.1:9092",
 		"listen address of the network admin API (loopback by default: whoever reaches it decides who is logged in; e.g. :9092 in a container)")
-	token := fs.String("network-admin-token", "", fmt.Sprintf(
+	fs.StringVar(&f.token, "network-admin-token", "", fmt.Sprintf(
 		"bearer token the network admin API requires, at least %d characters (required unless --insecure-dev)", network.MinAdminTokenLength))
-	insecure := sharedBoolFlag(fs, "insecure-dev", "development only: relax security checks (the network admin API runs without a token when none is set)")
-	poolFlags := addNetworkPoolFlags(fs)
-	radiusFlags := addRadiusFlags(fs)
-	entitlementFlags := addEntitlementFlags(fs)
-	return func(ctx context.Context, deps serveDeps) (*server, error) {
-		pools, err := poolFlags.pools()
-		if err != nil {
-			return nil, fmt.Errorf("network: %w", err)
-		}
-		if *token == "" && !insecure() {
-			return nil, errors.New("network: --network-admin-token (NUMVERIFY_NETWORK_ADMIN_TOKEN) is required; --insecure-dev runs the admin API without one")
-		}
-		if len(*token) < network.MinAdminTokenLength && *token != "" && !insecure() {
-			return nil, fmt.Errorf("network: --network-admin-token (NUMVERIFY_NETWORK_ADMIN_TOKEN) must be at least %d characters (openssl rand -hex 16); --insecure-dev accepts a shorter one",
-				network.MinAdminTokenLength)
-		}
-		store, err := network.NewStore(deps.Pool, pools)
-		if err != nil {
-			return nil, fmt.Errorf("network: %w", err)
-		}
-		admin, err := network.NewAdmin(store, network.AdminConfig{Token: *token, Insecure: insecure(), Logger: deps.Logger})
-		if err != nil {
-			return nil, fmt.Errorf("network: %w", err)
-		}
-		switch {
-		case *token == "":
-			deps.Logger.Warn("network admin API runs without authentication (--insecure-dev)")
-		case len(*token) < network.MinAdminTokenLength:
-			deps.Logger.Warn("network admin API runs with a short token (--insecure-dev)")
-		}
-		accounting, err := radiusFlags.start(store, deps)
-		if err != nil {
-			return nil, fmt.Errorf("network: %w", err)
-		}
-		entitlementServer, err := entitlementFlags.server(store, deps)
-		if err != nil {
-			return nil, fmt.Errorf("network: %w", err)
-		}
-		s := &server{name: "network", addr: *addr, handler: admin, background: accounting}
-		if entitlementServer != nil {
-			s.companions = []*server{entitlementServer}
-		}
-		return s, nil
+	fs.BoolVar(&f.insecure, "insecure-dev", false, "development only: relax security checks (the network admin API runs without a token when none is set)")
+	f.pools.register(fs)
+	f.radius = addRadiusFlags(fs)
+	f.entitlement.register(fs)
+}
+
+// checkToken refuses a missing or short admin token unless --insecure-dev.
+func (f *networkFlags) checkToken() error {
+	if f.token == "" && !f.insecure {
+		return errors.New("network: --network-admin-token (NUMVERIFY_NETWORK_ADMIN_TOKEN) is required; --insecure-dev runs the admin API without one")
 	}
+	if len(f.token) < network.MinAdminTokenLength && f.token != "" && !f.insecure {
+		return fmt.Errorf("network: --network-admin-token (NUMVERIFY_NETWORK_ADMIN_TOKEN) must be at least %d characters (openssl rand -hex 16); --insecure-dev accepts a shorter one",
+			network.MinAdminTokenLength)
+	}
+	return nil
+}
+
+// build wires the network admin API, the accounting server and the
+// entitlement server (a companion on its own address) on one store.
+func (f *networkFlags) build(deps serveDeps) (*server, error) {
+	pools, err := f.pools.pools()
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if err := f.checkToken(); err != nil {
+		return nil, err
+	}
+	store, err := network.NewStore(deps.Pool, pools)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	admin, err := network.NewAdmin(store, network.AdminConfig{Token: f.token, Insecure: f.insecure, Logger: deps.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	switch {
+	case f.token == "":
+		deps.Logger.Warn("network admin API runs without authentication (--insecure-dev)")
+	case len(f.token) < network.MinAdminTokenLength:
+		deps.Logger.Warn("network admin API runs with a short token (--insecure-dev)")
+	}
+	accounting, err := f.radius.start(store, deps)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	entitlementServer, err := f.entitlement.server(store, deps)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	s := &server{name: "network", addr: f.addr, handler: admin, background: accounting}
+	if entitlementServer != nil {
+		s.companions = []*server{entitlementServer}
+	}
+	return s, nil
 }

@@ -34,21 +34,21 @@ type resourceFlags struct {
 	maxBodyBytes           int64
 	clockSkew              time.Duration
 	revocationMaxStaleness time.Duration
-	resourceSecretsKey     *flag.Flag // shared with the authorization server: registered once
-	sharedSecretsKey       *flag.Flag // --secrets-key when served with the authorization server, else nil
-	sharedIssuer           *flag.Flag // --issuer: the authorization server's, or ours when served alone
-	sharedFormat           *flag.Flag // --access-token-format, likewise
 }
 
-func resourceServeFlags(fs *flag.FlagSet) buildServer { return addResourceFlags(fs).build }
+// resourceShared is what the resource server reads of the settings `serve`
+// shares between components.
+type resourceShared struct {
+	issuer      string // --issuer: the authorization server's, or ours when served alone
+	key         []byte // the resource secrets key (derived from the secrets key beside the authorization server)
+	keyErr      error  // why there is no key
+	authzFormat string // --access-token-format when served with the authorization server, else ""
+}
 
-func addResourceFlags(fs *flag.FlagSet) *resourceFlags {
-	f := &resourceFlags{}
+// register defines the resource server's own flags (`serve` defines those
+// it shares: --issuer, --resource-secrets-key).
+func (f *resourceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "resource-addr", ":9091", "listen address of the resource server")
-	if fs.Lookup("issuer") == nil { // served without the authorization server
-		fs.String("issuer", defaultResourceIssuer, "public base URL of the authorization server (the iss of its tokens)")
-	}
-	f.sharedIssuer = fs.Lookup("issuer")
 	fs.StringVar(&f.issuer, "resource-issuer", "",
 		"the authorization server whose tokens the resource server accepts (their iss; its discovery document gives the JWKS and introspection endpoint), when not --issuer")
 	fs.StringVar(&f.discoveryURL, "resource-discovery-url", "", "where to fetch the authorization server's discovery document, when not at the issuer (e.g. an internal address)")
@@ -71,21 +71,12 @@ func addResourceFlags(fs *flag.FlagSet) *resourceFlags {
 	fs.DurationVar(&f.clockSkew, "resource-clock-skew", 30*time.Second, "leeway on token exp, nbf and iat")
 	fs.DurationVar(&f.revocationMaxStaleness, "resource-revocation-max-staleness", 30*time.Second,
 		"answer 503 when the revocation feed (Postgres LISTEN) has been down this long (0: keep answering)")
-	// Only the resource secrets key: never the secrets key, which seals the
-	// signing keys (served with authz, that flag is the authorization server's).
-	if fs.Lookup("resource-secrets-key") == nil {
-		addResourceSecretsKeyFlag(fs)
-	}
-	f.resourceSecretsKey = fs.Lookup("resource-secrets-key")
-	f.sharedSecretsKey = fs.Lookup("secrets-key")
-	f.sharedFormat = fs.Lookup("access-token-format")
-	return f
 }
 
 // build wires the resource server: its decryption keys from the key store
 // (sealed at rest with the resource secrets key; it reads no other key), the
 // shared pool, the registry.
-func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, error) {
+func (f *resourceFlags) build(ctx context.Context, deps serveDeps, shared resourceShared) (*server, error) {
 	var problems []error
 	cfg := resource.Config{
 		Logger: deps.Logger, Pool: deps.Pool, Registry: deps.Registry,
@@ -98,14 +89,14 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, err
 		MaxFailedVerifies: int(limitOrOff(float64(f.maxFailedVerifies))),
 	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = f.sharedIssuer.Value.String()
+		cfg.Issuer = shared.issuer
 	}
 	if f.clockSkew == 0 { // --resource-clock-skew 0s: none (resource.Config's 0 is its default, 30 s)
 		cfg.ClockSkew = resource.NoClockSkew
 	}
-	cfg.TokenFormat = f.format()
+	cfg.TokenFormat = f.format(shared.authzFormat)
 	if cfg.TokenFormat == resource.FormatJWT || cfg.TokenFormat == resource.FormatJWTDirect {
-		if keys, err := f.keyStore(deps); err != nil {
+		if keys, err := resourceKeyStore(deps, shared.key, shared.keyErr); err != nil {
 			problems = append(problems, err)
 		} else {
 			cfg.DecryptionKeys = decryptionKeys(keys, cfg.TokenFormat)
@@ -124,10 +115,10 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps) (*server, err
 
 // format is the token format accepted: --resource-token-format, or, served
 // with the authorization server and left at its default, the one that server
-// issues (--access-token-format).
-func (f *resourceFlags) format() resource.TokenFormat {
-	if f.tokenFormat == string(resource.FormatJWT) && f.sharedFormat != nil {
-		switch f.sharedFormat.Value.String() {
+// issues (authzFormat, its --access-token-format).
+func (f *resourceFlags) format(authzFormat string) resource.TokenFormat {
+	if f.tokenFormat == string(resource.FormatJWT) {
+		switch authzFormat {
 		case "opaque":
 			return resource.FormatOpaque
 		case "jwt-dir":
@@ -146,23 +137,13 @@ func limitOrOff(v float64) float64 {
 	return v
 }
 
-// keyStore opens the key store with the resource secrets key alone (derived
-// from the secrets key when served with the authorization server and none is
-// set, as the authorization server derives it).
-func (f *resourceFlags) keyStore(deps serveDeps) (*keystore.Store, error) {
-	var secretsKey []byte
-	if f.sharedSecretsKey != nil && f.resourceSecretsKey.Value.String() == "" {
-		k, err := (&secretsKeyFlag{value: f.sharedSecretsKey.Value.String()}).key()
-		if err != nil {
-			return nil, err
-		}
-		secretsKey = k
+// resourceKeyStore opens the key store with the resource secrets key alone
+// (key, or why there is none: keyErr).
+func resourceKeyStore(deps serveDeps, key []byte, keyErr error) (*keystore.Store, error) {
+	if keyErr != nil {
+		return nil, keyErr
 	}
-	resourceKey, err := resourceSecretsKey(f.resourceSecretsKey.Value.String(), secretsKey)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := keystore.Open(deps.Pool, keystore.Secrets{Resource: resourceKey})
+	keys, err := keystore.Open(deps.Pool, keystore.Secrets{Resource: key})
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}

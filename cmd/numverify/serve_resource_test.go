@@ -22,15 +22,16 @@ func TestSingleUseTokensByDefault(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flag.NewFlagSet("serve resource", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
-			f := addResourceFlags(fs)
+			c := newServeCommand("serve resource", nil, &resourceFlags{}, nil)
+			c.register(fs)
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
 			if err := applyEnv(fs, func(k string) string { return tc.env[k] }); err != nil {
 				t.Fatal(err)
 			}
-			if f.singleUse != tc.want {
-				t.Errorf("single-use tokens: %v, want %v", f.singleUse, tc.want)
+			if c.resource.singleUse != tc.want {
+				t.Errorf("single-use tokens: %v, want %v", c.resource.singleUse, tc.want)
 			}
 		})
 	}

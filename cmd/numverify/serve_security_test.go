@@ -106,9 +106,9 @@ func TestServeRefusesShortAdminToken(t *testing.T) {
 // TestServeListenDefaults: the admin API and /metrics listen on loopback
 // unless told otherwise.
 func TestServeListenDefaults(t *testing.T) {
-	cmd := serveCommand()
+	cmd, _ := findCommand(commands(), []string{"serve"})
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cmd.setup(fs)
+	cmd.cmd.register(fs)
 	for name, want := range map[string]string{
 		"network-addr": "127.0.0.1:9092", "metrics-addr": "127.0.0.1:9100", "metrics-token": "", "max-conns-per-address": "256",
 	} {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -59,6 +60,7 @@ type Config struct {
 	QueueSize     int                   // events waiting for a commit before requests are dropped; default 16384
 	MaxWait       time.Duration         // a request not in a commit this long after its receipt is dropped; default 1 s
 	Readers       int                   // goroutines reading the socket; default 2
+	Committers    int                   // transactions in flight at once, each for its share of the sessions; default 2
 }
 
 // Server is the accounting server. Serve it on one socket.
@@ -66,8 +68,8 @@ type Server struct {
 	store   Store
 	cfg     Config
 	metrics *metrics
-	queue   chan *request
-	lastLog sync.Map // reason → *atomic.Int64 (unix seconds of the last warning)
+	queues  []chan *request // one per committer
+	lastLog sync.Map        // reason → *atomic.Int64 (unix seconds of the last warning)
 
 	inFlightMu sync.Mutex
 	inFlight   map[requestKey]struct{} // queued, not yet answered
@@ -127,19 +129,30 @@ func NewServer(store Store, cfg Config) (*Server, error) {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
-	s := &Server{store: store, cfg: cfg, queue: make(chan *request, cfg.QueueSize), inFlight: map[requestKey]struct{}{}}
-	s.metrics = newMetrics(cfg.Registerer, func() float64 { return float64(len(s.queue)) })
+	if cfg.Committers <= 0 {
+		cfg.Committers = 2
+	}
+	s := &Server{store: store, cfg: cfg, inFlight: map[requestKey]struct{}{}}
+	for range cfg.Committers {
+		s.queues = append(s.queues, make(chan *request, cfg.QueueSize))
+	}
+	s.metrics = newMetrics(cfg.Registerer, func() float64 {
+		n := 0
+		for _, q := range s.queues {
+			n += len(q)
+		}
+		return float64(n)
+	})
 	return s, nil
 }
 
 // Serve answers accounting on conn until ctx ends; then it stops reading,
 // commits and answers what it already received, and closes conn.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	collected := make(chan struct{})
-	go func() {
-		defer close(collected)
-		s.collect()
-	}()
+	var collectors sync.WaitGroup
+	for _, q := range s.queues {
+		collectors.Go(func() { s.collect(q) })
+	}
 	var readers, housekeeping sync.WaitGroup
 	for range s.cfg.Readers {
 		readers.Go(func() { s.receive(conn) })
@@ -148,8 +161,10 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	<-ctx.Done()
 	_ = conn.SetReadDeadline(time.Now())
 	readers.Wait()
-	close(s.queue)
-	<-collected
+	for _, q := range s.queues {
+		close(q)
+	}
+	collectors.Wait()
 	housekeeping.Wait()
 	return conn.Close()
 }
@@ -224,7 +239,7 @@ func (s *Server) handle(conn net.PacketConn, from net.Addr, b []byte) {
 			return
 		}
 		select {
-		case s.queue <- &request{conn: conn, from: from, packet: packet, status: d.status, events: d.events, key: key, at: time.Now()}:
+		case s.queues[s.committerOf(d.events[0])] <- &request{conn: conn, from: from, packet: packet, status: d.status, events: d.events, key: key, at: time.Now()}:
 		default: // the NAS retransmits; better than queueing past its timeout
 			s.done(key)
 			s.reject(d.status, reasonOverloaded, "client", client)
@@ -465,13 +480,32 @@ func sessionAttributes(p *radius.Packet) (apn, rat, imsi string) {
 	return apn, rat, imsi
 }
 
-// collect commits the queued requests: each transaction takes whatever
-// arrived while the previous one committed, up to MaxBatch, less the
-// requests that waited past MaxWait (dropped). It returns when the queue is
-// closed and empty.
-func (s *Server) collect() {
+// committerOf shares the sessions among the committers by a hash of the
+// NAS and Acct-Session-Id: the requests of one session (its Start, Interims
+// and Stop, and their retransmissions) go through one committer, in their
+// order of arrival; an Accounting-On/Off by the NAS alone. Two committers
+// keep two transactions in flight (one writing while the other waits for
+// its durable commit), on as many database connections. Requests of
+// different committers that touch one address (a Start whose Stop was lost,
+// on another session) are ordered by the store's locks, as concurrent
+// batches always were.
+func (s *Server) committerOf(e network.AccountingEvent) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(e.NAS))
+	if e.Kind != network.AccountingCloseNAS {
+		_, _ = h.Write([]byte{0})
+		_, _ = h.Write([]byte(e.SessionID))
+	}
+	return int(h.Sum32() % uint32(len(s.queues)))
+}
+
+// collect commits the requests of one queue: each transaction takes
+// whatever arrived while the previous one committed, up to MaxBatch, less
+// the requests that waited past MaxWait (dropped). It returns when the
+// queue is closed and empty.
+func (s *Server) collect(queue chan *request) {
 	batch := make([]*request, 0, s.cfg.MaxBatch)
-	for first := range s.queue {
+	for first := range queue {
 		batch, events := batch[:0], 0
 		if !s.stale(first) {
 			batch, events = append(batch, first), len(first.events)
@@ -479,7 +513,7 @@ func (s *Server) collect() {
 	fill:
 		for events < s.cfg.MaxBatch-1 {
 			select {
-			case r, ok := <-s.queue:
+			case r, ok := <-queue:
 				if !ok {
 					break fill
 				}

@@ -3,6 +3,7 @@ package radius
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -233,7 +234,7 @@ func (g *gatedStore) ApplyAccounting(ctx context.Context, events []network.Accou
 // shutdown what was received is still committed and answered.
 func TestServerAnswersAfterCommit(t *testing.T) {
 	store := &gatedStore{Store: newStore(t), gate: make(chan struct{})}
-	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.MaxWait = time.Minute })
+	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.MaxWait, c.Committers = time.Minute, 1 })
 	answered := make(chan int, 20)
 	for i := range 20 {
 		go func() {
@@ -320,7 +321,7 @@ func rejected(t *testing.T, srv *running, reason string) float64 {
 // new requests, are answered.
 func TestServerDropsWhatWaitedTooLong(t *testing.T) {
 	store := &gatedStore{Store: newStore(t), gate: make(chan struct{})}
-	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.MaxWait = 200 * time.Millisecond })
+	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.MaxWait, c.Committers = 200*time.Millisecond, 1 })
 	start := func(ip string) []func(*radius.Packet) {
 		return []func(*radius.Packet){status(rfc2866.AcctStatusType_Value_Start), sessionID(ip), calling("33612345678"), framedIP(ip)}
 	}
@@ -367,6 +368,62 @@ func TestServerDropsWhatWaitedTooLong(t *testing.T) {
 		t.Fatal("a retransmission after the drop was not answered")
 	}
 	if got := holder(t, store.Store, "127.60.3.12"); got != "+33612345678" {
+		t.Errorf("holder %q", got)
+	}
+}
+
+// enteredStore counts the commits begun, and holds each until released.
+type enteredStore struct {
+	*network.Store
+	gate    chan struct{}
+	entered chan string // the first session id of each commit begun
+}
+
+func (e *enteredStore) ApplyAccounting(ctx context.Context, events []network.AccountingEvent, remember time.Duration) ([]network.AccountingResult, []error, error) {
+	e.entered <- events[0].SessionID
+	<-e.gate
+	return e.Store.ApplyAccounting(ctx, events, remember)
+}
+
+// TestServerCommitsInParallel: two sessions of different committers are
+// committed by two transactions in flight at once; the requests of one
+// session wait for its committer, in order.
+func TestServerCommitsInParallel(t *testing.T) {
+	store := &enteredStore{Store: newStore(t), gate: make(chan struct{}), entered: make(chan string, 10)}
+	probe, _ := NewServer(store, Config{Clients: NewClients("shared-secret-of-16+", nil)})
+	var ids []string
+	for i := 0; len(ids) < 2; i++ {
+		id := fmt.Sprintf("session-%d", i)
+		e := network.AccountingEvent{Kind: network.AccountingOpen, NAS: "127.0.0.1", SessionID: id}
+		if len(ids) == 0 || probe.committerOf(e) != probe.committerOf(network.AccountingEvent{Kind: network.AccountingOpen, NAS: "127.0.0.1", SessionID: ids[0]}) {
+			ids = append(ids, id)
+		}
+	}
+	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.Committers = 1 })
+	answered := make(chan bool, 2)
+	for i, id := range ids {
+		go func() {
+			ip := netip.AddrFrom4([4]byte{127, 60, 4, byte(i + 1)}).String()
+			answered <- send(t, srv.addr, "shared-secret-of-16+", "", 10*time.Second, status(rfc2866.AcctStatusType_Value_Start),
+				sessionID(id), calling("33612345678"), framedIP(ip)) != nil
+		}()
+	}
+	seen := map[string]bool{}
+	for range 2 {
+		select {
+		case id := <-store.entered:
+			seen[id] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("commits begun for %v only; want both sessions' at once", seen)
+		}
+	}
+	close(store.gate)
+	for range 2 {
+		if !<-answered {
+			t.Error("a Start was not answered")
+		}
+	}
+	if got := holder(t, store.Store, "127.60.4.2"); got != "+33612345678" {
 		t.Errorf("holder %q", got)
 	}
 }
