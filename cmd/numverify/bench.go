@@ -37,7 +37,7 @@ type benchCommand struct {
 	reuseTokens     bool
 	asJSON          bool
 	output          string
-	radius          *radiusBenchFlags
+	radius          radiusBenchFlags
 }
 
 func (c *benchCommand) register(fs *flag.FlagSet) {
@@ -64,7 +64,7 @@ func (c *benchCommand) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.reuseTokens, "reuse-tokens", false, "mode verify: send every call of a device with one token (a resource server run with --single-use-tokens=false)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.output, "output", "", "write the report to this file instead of stdout")
-	c.radius = addRadiusBenchFlags(fs)
+	c.radius.register(fs)
 }
 
 func (c *benchCommand) Run(ctx context.Context, args []string) error {

@@ -19,17 +19,15 @@ type radiusBenchFlags struct {
 	addr, secret string
 	open         int
 	verify       bool
-	db           *databaseFlags
+	db           databaseFlags
 }
 
-func addRadiusBenchFlags(fs *flag.FlagSet) *radiusBenchFlags {
-	f := &radiusBenchFlags{}
+func (f *radiusBenchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "radius-addr", "127.0.0.1:1813", "--mode radius: the RADIUS accounting server to send to")
 	fs.StringVar(&f.secret, "radius-secret", "", "--mode radius: the RADIUS shared secret")
 	fs.IntVar(&f.open, "radius-open", 0, "--mode radius: sessions opened before the timed run (0: 80% of --devices)")
 	fs.BoolVar(&f.verify, "verify", false, "--mode radius: afterwards, compare the open sessions in Postgres (--database-url) with the generator's model")
-	f.db = addDatabaseFlags(fs)
-	return f
+	f.db.register(fs)
 }
 
 // radiusBenchRun is the common bench settings radius mode reads.
@@ -80,7 +78,7 @@ func (f *radiusBenchFlags) bench(ctx context.Context, c radiusBenchRun) (*sim.Ra
 	cfg := sim.RadiusBenchConfig{Addr: f.addr, Secret: f.secret, Subscribers: c.devices, Open: f.open, Rate: c.rate,
 		Duration: c.duration, FirstMSISDN: c.firstMSISDN, Prefix: prefix, Progress: os.Stderr, ReportEvery: c.reportEvery}
 	if f.verify {
-		store, closeStore, err := openNetworkStore(ctx, f.db, nil)
+		store, closeStore, err := openNetworkStore(ctx, &f.db, nil)
 		if err != nil {
 			return nil, err
 		}

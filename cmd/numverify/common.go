@@ -24,12 +24,6 @@ type databaseFlags struct {
 	maxConns int
 }
 
-func addDatabaseFlags(fs *flag.FlagSet) *databaseFlags {
-	d := &databaseFlags{}
-	d.register(fs)
-	return d
-}
-
 func (d *databaseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.url, "database-url", pg.DefaultURL, "PostgreSQL connection URL")
 	fs.IntVar(&d.maxConns, "database-max-conns", 0,

@@ -243,7 +243,7 @@ func signingKeysReady(keys *keystore.Store) httpx.Check {
 }
 
 // operatorTokenPoolSize is the connections of the operator-token
-// redemption pool (serve_authz.go, build).
+// redemption pool (openOperatorTokens).
 const operatorTokenPoolSize = 4
 
 // rateOrOff maps a rate flag's 0 ("no limit") to authz.NoRateLimit (a

@@ -61,7 +61,7 @@ type networkFlags struct {
 	token       string
 	insecure    bool
 	pools       networkPoolFlags
-	radius      *radiusFlags
+	radius      radiusFlags
 	entitlement entitlementFlags
 }
 
@@ -72,7 +72,7 @@ func (f *networkFlags) register(fs *flag.FlagSet) {
 		"bearer token the network admin API requires, at least %d characters (required unless --insecure-dev)", network.MinAdminTokenLength))
 	fs.BoolVar(&f.insecure, "insecure-dev", false, "development only: relax security checks (the network admin API runs without a token when none is set)")
 	f.pools.register(fs)
-	f.radius = addRadiusFlags(fs)
+	f.radius.register(fs)
 	f.entitlement.register(fs)
 }
 

@@ -23,8 +23,7 @@ type radiusFlags struct {
 // defaultRadiusAddr is the accounting port (RFC 2866).
 const defaultRadiusAddr = ":1813"
 
-func addRadiusFlags(fs *flag.FlagSet) *radiusFlags {
-	f := &radiusFlags{}
+func (f *radiusFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "radius-addr", defaultRadiusAddr,
 		"UDP address of the RADIUS accounting server the packet gateways send Start/Interim-Update/Stop to; empty disables it (so does the default address with no secret)")
 	fs.StringVar(&f.secret, "radius-secret", "", "RADIUS shared secret of every packet gateway not listed in --radius-clients")
@@ -34,7 +33,6 @@ func addRadiusFlags(fs *flag.FlagSet) *radiusFlags {
 		"how long a Stop (or a closed session) keeps a late Start or Interim-Update of that session from opening it")
 	fs.DurationVar(&f.historyRetention, "network-history-retention", network.DefaultHistoryRetention,
 		"keep closed network sessions (who held which address when) this long; they leave the hot table for daily partitions, dropped a day at a time (at least 24h)")
-	return f
 }
 
 // historyInterval is how often closed sessions move to history and
