@@ -30,19 +30,7 @@ import (
 // user_code and requested_expiry are ignored (ICM).
 func (s *Server) handleBackchannel(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if ok, retry := s.admit(r, "bc-authorize"); !ok {
-		s.backchannelError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
-		return
-	}
-	if err := readForm(w, r); err != nil {
-		s.backchannelError(ctx, w, nil, err)
-		return
-	}
-	if err := checkParameters(r.Form); err != nil {
-		s.backchannelError(ctx, w, nil, err)
-		return
-	}
-	if err := checkClientCredentials(r); err != nil {
+	if err := s.admitClientForm(w, r, "bc-authorize"); err != nil {
 		s.backchannelError(ctx, w, nil, err)
 		return
 	}
@@ -209,13 +197,7 @@ func newAuthReqID() (string, error) {
 // RFC 6749 §5.2 JSON body, 401 for invalid_client, 403 for access_denied,
 // 400 otherwise; a dependency that is down is 503 temporarily_unavailable.
 func (s *Server) backchannelError(ctx context.Context, w http.ResponseWriter, client fosite.Client, err error) {
-	var rfc *fosite.RFC6749Error
-	switch {
-	case unavailable(err):
-		err = temporarilyUnavailable.WithWrap(err)
-	case !errors.As(err, &rfc):
-		err = fosite.ErrServerError.WithWrap(err)
-	}
+	err = asProtocolError(err)
 	ar := fosite.NewAccessRequest(newSession())
 	clientID := ""
 	if client != nil {

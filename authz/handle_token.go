@@ -17,21 +17,7 @@ import (
 // answered invalid_grant and revoke what the code issued.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := withTokenEndpoint(r.Context())
-	if ok, retry := s.admit(r, "token"); !ok {
-		s.accessError(ctx, w, nil, rateLimitError(retry, reasonRateLimitedIP))
-		return
-	}
-	if err := readForm(w, r); err != nil {
-		s.accessError(ctx, w, nil, err)
-		return
-	}
-	// Every parameter (body and query) clean and sent once (RFC 6749 §3.2),
-	// before the store or fosite reads one.
-	if err := checkParameters(r.Form); err != nil {
-		s.accessError(ctx, w, nil, err)
-		return
-	}
-	if err := checkClientCredentials(r); err != nil {
+	if err := s.admitClientForm(w, r, "token"); err != nil {
 		s.accessError(ctx, w, nil, err)
 		return
 	}
@@ -84,14 +70,7 @@ func tokenGrantType(ar fosite.AccessRequester) string {
 // accessError writes an RFC 6749 §5.2 error; a dependency that is down is
 // 503 temporarily_unavailable, never a 500.
 func (s *Server) accessError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
-	var rfc *fosite.RFC6749Error
-	switch {
-	case unavailable(err):
-		err = temporarilyUnavailable.WithWrap(err)
-	case !errors.As(err, &rfc):
-		// Not a protocol error: the transaction (begin or commit) failed.
-		err = fosite.ErrServerError.WithWrap(err)
-	}
+	err = asProtocolError(err)
 	if ar == nil {
 		ar = fosite.NewAccessRequest(newSession())
 	}
@@ -106,4 +85,19 @@ func (s *Server) accessError(ctx context.Context, w http.ResponseWriter, ar fosi
 	}
 	setRetryAfter(w, err)
 	s.provider.WriteAccessError(ctx, w, ar, err)
+}
+
+// asProtocolError is err as the RFC 6749 error it is answered with: a
+// dependency that is down is temporarily_unavailable, anything else that is
+// not a protocol error (a transaction whose begin or commit failed)
+// server_error.
+func asProtocolError(err error) error {
+	var rfc *fosite.RFC6749Error
+	switch {
+	case unavailable(err):
+		return temporarilyUnavailable.WithWrap(err)
+	case !errors.As(err, &rfc):
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	return err
 }

@@ -304,19 +304,49 @@ func postForm(t testing.TB, endpoint string, form url.Values, user, password str
 // returns the status, headers and JSON body.
 func postToken(t testing.TB, endpoint string, form url.Values, user, password string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return doRequest(t, http.DefaultClient, http.MethodPost, endpoint, form.Encode(), formHeader(user, password))
+}
+
+// formHeader is a form body's Content-Type, with Basic client credentials
+// when user is set.
+func formHeader(user, password string) http.Header {
+	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	if user != "" {
-		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(password))
+		header.Set("Authorization", basic(user, password).Get("Authorization"))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return header
+}
+
+// basic is an Authorization header with HTTP Basic client credentials,
+// form-encoded first (RFC 6749 §2.3.1).
+func basic(user, password string) http.Header {
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(password))
+	return req.Header
+}
+
+// doRequest sends a request with client, with header and, when body is set,
+// a form body, and returns the status, headers and JSON body (nil when the
+// body is not a JSON object).
+func doRequest(t testing.TB, client *http.Client, method, target, body string, header http.Header) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body := map[string]any{}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, resp.Header, body
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		out = nil
+	}
+	return resp.StatusCode, resp.Header, out
 }
 
 func s256(verifier string) string {

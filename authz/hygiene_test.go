@@ -1,8 +1,6 @@
 package authz_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,31 +14,44 @@ import (
 // appendQuery adds raw (already encoded) parameters to a URL.
 func appendQuery(rawURL, raw string) string { return rawURL + "&" + raw }
 
-// rawPost posts an already encoded body and returns the status and JSON body.
+// rawPost posts an already encoded form body and returns the status and
+// JSON body; a body that is not a JSON object fails the test.
 func rawPost(t testing.TB, endpoint, body string, header http.Header) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range header {
-		req.Header[k] = v
+	status, _, out := doRequest(t, http.DefaultClient, http.MethodPost, endpoint, body, header)
+	if out == nil {
+		t.Fatalf("status %d, body not a JSON object", status)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := map[string]any{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("status %d, body not JSON: %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, out
+	return status, out
 }
 
-func basic(user, password string) http.Header {
-	req, _ := http.NewRequest(http.MethodGet, "/", nil)
-	req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(password))
-	return req.Header
+// startWithDevice is a server, an SP registered with the defaults, a device
+// and the SP's OAuth configuration.
+func startWithDevice(t testing.TB) (*testServer, testClient, device, *oauth2.Config) {
+	t.Helper()
+	srv := startServer(t)
+	sp := srv.client(store.ClientSpec{})
+	dev := srv.newDevice()
+	conf, _ := srv.oauthConfig(t, sp)
+	return srv, sp, dev, conf
+}
+
+// wantInvalidRequest fails the test unless the answer is 400
+// invalid_request.
+func wantInvalidRequest(t testing.TB, status int, body map[string]any) {
+	t.Helper()
+	if status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("got %d %v, want 400 invalid_request", status, body)
+	}
+}
+
+// wantExchange fails the test unless sp can still exchange the code in
+// good: the refusals before spent nothing of it.
+func wantExchange(t testing.TB, tokenURL string, good url.Values, sp testClient) {
+	t.Helper()
+	if status, body := postForm(t, tokenURL, good, sp.id, sp.secret); status != http.StatusOK {
+		t.Fatalf("exchange after the refusals: %d %v", status, body)
+	}
 }
 
 // TestControlBytesAreInvalidRequest: a NUL or other control byte, or bytes
@@ -48,10 +59,7 @@ func basic(user, password string) http.Header {
 // the redirect URI is known to be good), never a 500 (jsonb and text refuse
 // them) nor a 503.
 func TestControlBytesAreInvalidRequest(t *testing.T) {
-	srv := startServer(t)
-	sp := srv.client(store.ClientSpec{})
-	dev := srv.newDevice()
-	conf, _ := srv.oauthConfig(t, sp)
+	srv, sp, dev, conf := startWithDevice(t)
 
 	for name, raw := range map[string]string{
 		"nonce NUL":          "nonce=abcdefgh%00",
@@ -119,24 +127,17 @@ func TestControlBytesAreInvalidRequest(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, body := rawPost(t, tc.endpoint, tc.body, tc.header)
-			if status != http.StatusBadRequest || body["error"] != "invalid_request" {
-				t.Fatalf("got %d %v, want 400 invalid_request", status, body)
-			}
+			wantInvalidRequest(t, status, body)
 		})
 	}
 	// The code survived every refused request above.
-	if status, body := postForm(t, tokenURL, good, sp.id, sp.secret); status != http.StatusOK {
-		t.Fatalf("exchange after the refusals: %d %v", status, body)
-	}
+	wantExchange(t, tokenURL, good, sp)
 }
 
 // TestResponseTypeMatchedExactly: response_type is the exact string "code";
 // anything else is unsupported_response_type, redirected in the query.
 func TestResponseTypeMatchedExactly(t *testing.T) {
-	srv := startServer(t)
-	sp := srv.client(store.ClientSpec{})
-	dev := srv.newDevice()
-	conf, _ := srv.oauthConfig(t, sp)
+	_, _, dev, conf := startWithDevice(t)
 	for _, rt := range []string{"CODE", "Code", "token", "code id_token", "id_token"} {
 		t.Run(rt, func(t *testing.T) {
 			authURL := authorizeURL(conf, oauth2.GenerateVerifier(), oauth2.SetAuthURLParam("response_type", rt))
@@ -149,10 +150,7 @@ func TestResponseTypeMatchedExactly(t *testing.T) {
 // NOT appear more than once: invalid_request, redirected unless it is the
 // client_id or redirect_uri (then no redirect URI can be trusted).
 func TestDuplicateParametersRefused(t *testing.T) {
-	srv := startServer(t)
-	sp := srv.client(store.ClientSpec{})
-	dev := srv.newDevice()
-	conf, _ := srv.oauthConfig(t, sp)
+	srv, sp, dev, conf := startWithDevice(t)
 
 	for _, name := range []string{"state", "nonce", "scope", "code_challenge", "response_type", "login_hint"} {
 		t.Run("authorize "+name, func(t *testing.T) {
@@ -206,20 +204,14 @@ func TestDuplicateParametersRefused(t *testing.T) {
 			}
 			form.Add(name, form.Get(name))
 			status, body := postForm(t, tokenURL, form, sp.id, sp.secret)
-			if status != http.StatusBadRequest || body["error"] != "invalid_request" {
-				t.Fatalf("got %d %v, want 400 invalid_request", status, body)
-			}
+			wantInvalidRequest(t, status, body)
 		})
 	}
 	t.Run("token client_id in the body twice", func(t *testing.T) {
 		status, body := rawPost(t, tokenURL, good.Encode()+"&client_id="+sp.id+"&client_id="+sp.id+"&client_secret="+sp.secret, nil)
-		if status != http.StatusBadRequest || body["error"] != "invalid_request" {
-			t.Fatalf("got %d %v, want 400 invalid_request", status, body)
-		}
+		wantInvalidRequest(t, status, body)
 	})
-	if status, body := postForm(t, tokenURL, good, sp.id, sp.secret); status != http.StatusOK {
-		t.Fatalf("exchange after the refusals: %d %v", status, body)
-	}
+	wantExchange(t, tokenURL, good, sp)
 }
 
 // TestClientInputIsNeverUnavailable: errors that only the client's input
@@ -227,10 +219,7 @@ func TestDuplicateParametersRefused(t *testing.T) {
 // (a net.Error) from an audience that is not a URL, a multipart body cut
 // short (io.ErrUnexpectedEOF, like a connection Postgres dropped).
 func TestClientInputIsNeverUnavailable(t *testing.T) {
-	srv := startServer(t)
-	sp := srv.client(store.ClientSpec{})
-	dev := srv.newDevice()
-	conf, _ := srv.oauthConfig(t, sp)
+	srv, sp, dev, conf := startWithDevice(t)
 	t.Run("audience not a URL", func(t *testing.T) {
 		authURL := appendQuery(authorizeURL(conf, oauth2.GenerateVerifier()), "audience="+url.QueryEscape("http://[::1"))
 		q := dev.authorize(t, authURL, nil)
@@ -259,10 +248,7 @@ func TestClientInputIsNeverUnavailable(t *testing.T) {
 // TestMultipartAuthorizeParametersChecked: the values of a multipart body
 // at /authorize go through the same checks as the query's.
 func TestMultipartAuthorizeParametersChecked(t *testing.T) {
-	srv := startServer(t)
-	sp := srv.client(store.ClientSpec{})
-	dev := srv.newDevice()
-	conf, _ := srv.oauthConfig(t, sp)
+	_, sp, dev, conf := startWithDevice(t)
 	for name, tc := range map[string]struct {
 		field, value string
 		status       int

@@ -18,6 +18,7 @@ import (
 
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/testclock"
 )
 
 // wantRetryAfter asserts a whole number of seconds, at least 1.
@@ -33,42 +34,13 @@ func wantRetryAfter(t testing.TB, h http.Header) int {
 // slow is a rate so low that a bucket never refills during a test.
 const slow = 0.001
 
-// testClock is the abuse limits' clock: it moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func withClock(c *testClock) serverOption { return func(s *serverSetup) { s.now = c.now } }
+// withClock runs the server, and so the abuse limits, on c.
+func withClock(c *testclock.Frozen) serverOption { return func(s *serverSetup) { s.now = c.Now } }
 
 // tokenFrom posts a token request from d's address with Basic credentials.
 func tokenFrom(t testing.TB, d device, endpoint string, form url.Values, user, password string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(password))
-	resp, err := d.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body := map[string]any{}
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, resp.Header, body
+	return doRequest(t, d.http, http.MethodPost, endpoint, form.Encode(), formHeader(user, password))
 }
 
 // wantRateLimitPage asserts a 429 error page (no redirect) with Retry-After.
@@ -86,7 +58,7 @@ func wantRateLimitPage(t testing.TB, resp *http.Response) {
 // client authentications at /token, and /authorize requests from one
 // address. The clock stands still, so no bucket refills.
 func TestLimitsHoldByDefault(t *testing.T) {
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	srv := startServer(t, withClock(clock))
 	sp := srv.client(store.ClientSpec{})
 	if cfg := srv.server.Config(); cfg.RateLimitPerIP <= 0 || cfg.RateLimitPerDevice <= 0 || cfg.RateLimitPerClient <= 0 || cfg.RateLimitAuthFailuresPerIP <= 0 {
@@ -164,7 +136,7 @@ func TestLimitsHoldByDefault(t *testing.T) {
 }
 
 func TestAuthorizeRateLimitPerAddress(t *testing.T) {
-	srv := startServer(t, withClock(newTestClock()), config(func(c *authz.Config) { c.RateLimitPerIP, c.RateLimitPerIPBurst = slow, 2 }))
+	srv := startServer(t, withClock(testclock.New(time.Now())), config(func(c *authz.Config) { c.RateLimitPerIP, c.RateLimitPerIPBurst = slow, 2 }))
 	sp := srv.client(store.ClientSpec{})
 	conf, _ := srv.oauthConfig(t, sp)
 	dev, other := srv.newDevice(), srv.newDevice()
@@ -184,7 +156,7 @@ func TestAuthorizeRateLimitPerAddress(t *testing.T) {
 // Once the network has resolved the device, its logins with one client are
 // limited: a redirect to the client (known good by then).
 func TestAuthorizeRateLimitPerDevice(t *testing.T) {
-	srv := startServer(t, withClock(newTestClock()), config(func(c *authz.Config) { c.RateLimitPerDevice, c.RateLimitPerDeviceBurst = slow, 2 }))
+	srv := startServer(t, withClock(testclock.New(time.Now())), config(func(c *authz.Config) { c.RateLimitPerDevice, c.RateLimitPerDeviceBurst = slow, 2 }))
 	sp, otherSP := srv.client(store.ClientSpec{}), srv.client(store.ClientSpec{})
 	conf, _ := srv.oauthConfig(t, sp)
 	otherConf, _ := srv.oauthConfig(t, otherSP)
@@ -219,7 +191,7 @@ func TestAuthorizeRateLimitPerDevice(t *testing.T) {
 // the victim's login from another address still gets a code, and the SP's
 // /token still answers.
 func TestAuthorizeFloodDoesNotSpendTheClientsBudget(t *testing.T) {
-	srv := startServer(t, withClock(newTestClock()), config(func(c *authz.Config) {
+	srv := startServer(t, withClock(testclock.New(time.Now())), config(func(c *authz.Config) {
 		c.RateLimitPerIP, c.RateLimitPerIPBurst = slow, 5
 		c.RateLimitPerDevice, c.RateLimitPerDeviceBurst = slow, 2
 		c.RateLimitPerClient, c.RateLimitPerClientBurst = slow, 2
@@ -245,7 +217,7 @@ func TestAuthorizeFloodDoesNotSpendTheClientsBudget(t *testing.T) {
 // port block: one of them running into its limit leaves its neighbours'
 // logins alone.
 func TestCGNATNeighboursHaveTheirOwnBudget(t *testing.T) {
-	srv := startServer(t, withClock(newTestClock()), config(func(c *authz.Config) {
+	srv := startServer(t, withClock(testclock.New(time.Now())), config(func(c *authz.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.20.0.0/16")}
 		c.ClientAddressFrom = authz.AddressFromForwarded
 		c.RateLimitPerDevice, c.RateLimitPerDeviceBurst = slow, 2
@@ -275,7 +247,7 @@ func TestCGNATNeighboursHaveTheirOwnBudget(t *testing.T) {
 // A request whose address cannot be read is not let through unlimited: all
 // such requests share one small bucket, at /authorize and at /token.
 func TestUnreadableAddressFailsClosed(t *testing.T) {
-	srv := startServer(t, withClock(newTestClock()), config(func(c *authz.Config) {
+	srv := startServer(t, withClock(testclock.New(time.Now())), config(func(c *authz.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.20.0.0/16")}
 		c.ClientAddressFrom = authz.AddressFromXForwardedFor
 	}))
@@ -317,7 +289,7 @@ func TestUnreadableAddressFailsClosed(t *testing.T) {
 // spent the address is refused before anything is checked, while requests
 // that authenticate cost nothing there.
 func TestTokenAuthFailuresPerAddress(t *testing.T) {
-	srv := startServer(t, withClock(newTestClock()), config(func(c *authz.Config) { c.RateLimitAuthFailuresPerIP, c.RateLimitAuthFailuresPerIPBurst = slow, 2 }))
+	srv := startServer(t, withClock(testclock.New(time.Now())), config(func(c *authz.Config) { c.RateLimitAuthFailuresPerIP, c.RateLimitAuthFailuresPerIPBurst = slow, 2 }))
 	sp := srv.client(store.ClientSpec{})
 	bogus := url.Values{"grant_type": {"authorization_code"}, "code": {"not-a-code"}, "redirect_uri": {sp.redirectURI},
 		"code_verifier": {oauth2.GenerateVerifier()}}
@@ -350,7 +322,7 @@ func TestTokenAuthFailuresPerAddress(t *testing.T) {
 // request refused for rate leaves its code usable once the limit allows.
 func TestTokenRateLimitPerClient(t *testing.T) {
 	const rate = 0.5 // one request every 2 s
-	clock := newTestClock()
+	clock := testclock.New(time.Now())
 	srv := startServer(t, withClock(clock), config(func(c *authz.Config) { c.RateLimitPerClient, c.RateLimitPerClientBurst = rate, 2 }))
 	sp := srv.client(store.ClientSpec{})
 	ctx := context.Background()
@@ -373,7 +345,7 @@ func TestTokenRateLimitPerClient(t *testing.T) {
 	if status != http.StatusTooManyRequests || body["error"] != "temporarily_unavailable" {
 		t.Fatalf("over the limit: %d %v, want 429 temporarily_unavailable", status, body)
 	}
-	clock.advance(time.Duration(wantRetryAfter(t, header)) * time.Second)
+	clock.Advance(time.Duration(wantRetryAfter(t, header)) * time.Second)
 	if _, err := conf.Exchange(ctx, codeC, oauth2.VerifierOption(verifierC)); err != nil {
 		t.Fatalf("the code refused for rate is no longer usable after Retry-After: %v", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,15 +16,8 @@ import (
 
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/testclock"
 )
-
-// movedClock is real time moved forward by what the test has advanced it:
-// the server's clock (Deps.Now) when a test needs time to pass.
-type movedClock struct{ offset atomic.Int64 }
-
-func (c *movedClock) now() time.Time          { return time.Now().Add(c.advanced()) }
-func (c *movedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
-func (c *movedClock) advanced() time.Duration { return time.Duration(c.offset.Load()) }
 
 // authorizeURL is an authorization request with PKCE S256 and a state.
 func authorizeURL(conf *oauth2.Config, verifier string, extra ...oauth2.AuthCodeOption) string {
@@ -153,8 +145,8 @@ func TestLoginHintNeverChangesWhoLogsIn(t *testing.T) {
 }
 
 func TestTokenRefusals(t *testing.T) {
-	clock := &movedClock{}
-	srv := startServer(t, func(s *serverSetup) { s.now = clock.now })
+	clock := &testclock.Offset{}
+	srv := startServer(t, func(s *serverSetup) { s.now = clock.Now })
 	sp := srv.client(store.ClientSpec{})
 	dev := srv.newDevice()
 	ctx := context.Background()
@@ -185,12 +177,12 @@ func TestTokenRefusals(t *testing.T) {
 		lifetime := srv.server.Config().AuthorizeCodeLifetime
 		conf, early, earlyVerifier := srv.code(t, sp, dev)
 		_, late, lateVerifier := srv.code(t, sp, dev)
-		defer func() { clock.advance(-clock.advanced()) }()
-		clock.advance(lifetime - 5*time.Second)
+		defer func() { clock.Advance(-clock.Advanced()) }()
+		clock.Advance(lifetime - 5*time.Second)
 		if _, err := conf.Exchange(ctx, early, oauth2.VerifierOption(earlyVerifier)); err != nil {
 			t.Fatalf("a code 5 s before its expiry: %v", err)
 		}
-		clock.advance(10 * time.Second)
+		clock.Advance(10 * time.Second)
 		_, err := conf.Exchange(ctx, late, oauth2.VerifierOption(lateVerifier))
 		if e, _ := tokenError(t, err); e != "invalid_grant" {
 			t.Fatalf("a code 5 s after its expiry: got %s, want invalid_grant", e)

@@ -19,6 +19,7 @@ import (
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/testclock"
 	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/resource"
 )
@@ -29,12 +30,6 @@ const (
 	purposeScope   = contract.Purpose + " " + contract.ScopeVerify
 )
 
-// skewClock is real time plus an offset the test moves.
-type skewClock struct{ offset atomic.Int64 }
-
-func (c *skewClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *skewClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // operatorTokenEnv is an authorization server on a clock the test moves, a
 // network store that mints operator tokens (as the entitlement server
 // does), an SP allowed both operator-token grants, and a resource server.
@@ -42,13 +37,13 @@ type operatorTokenEnv struct {
 	srv     *testServer
 	network *network.Store
 	sp      testClient
-	clock   *skewClock
+	clock   *testclock.Offset
 	api     string // the resource server's base URL
 }
 
 func newOperatorTokenEnv(t *testing.T, opts ...serverOption) *operatorTokenEnv {
 	t.Helper()
-	clock := &skewClock{}
+	clock := &testclock.Offset{}
 	opts = append([]serverOption{
 		func(s *serverSetup) { s.now = clock.Now },
 		config(func(c *authz.Config) {

@@ -107,6 +107,24 @@ func checkClientCredentials(r *http.Request) error {
 	return nil
 }
 
+// admitClientForm opens an endpoint a client authenticates at by form
+// (/token, /bc-authorize): the address's rate limit, the body read within
+// its limit, every parameter (body and query) clean and sent once (RFC 6749
+// §3.2) and Basic credentials clean, before the store or fosite reads one.
+// It returns the error to answer with, or nil.
+func (s *Server) admitClientForm(w http.ResponseWriter, r *http.Request, endpoint string) error {
+	if ok, retry := s.admit(r, endpoint); !ok {
+		return rateLimitError(retry, reasonRateLimitedIP)
+	}
+	if err := readForm(w, r); err != nil {
+		return err
+	}
+	if err := checkParameters(r.Form); err != nil {
+		return err
+	}
+	return checkClientCredentials(r)
+}
+
 // cleanText reports whether s is UTF-8 without control characters.
 func cleanText(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -3,7 +3,6 @@ package authz_test
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -209,35 +208,25 @@ func (p *planCheck) checkPlans(t *testing.T) {
 		for i, a := range s.args {
 			literals[i] = sqlLiteral(t, a)
 		}
-		explain := fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE %s(%s)", s.name, strings.Join(literals, ", "))
-		var out []struct {
-			Plan planNode `json:"Plan"`
+		plan, raw := pgtest.Explain(p.ctx, t, p.conn, fmt.Sprintf("EXECUTE %s(%s)", s.name, strings.Join(literals, ", ")))
+		var scans []string
+		for _, n := range plan.Nodes() {
+			if scan := planScan(n); scan != "" {
+				scans = append(scans, scan)
+			}
 		}
-		var raw []byte
-		if err := p.conn.QueryRow(p.ctx, explain).Scan(&raw); err != nil {
-			t.Fatalf("%s: %v", explain, err)
-		}
-		if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
-			t.Fatalf("EXPLAIN output %s: %v", raw, err)
-		}
-		t.Logf("%s\n    %s", oneLine(s.sql), strings.Join(out[0].Plan.scans(), "; "))
-		for _, problem := range out[0].Plan.problems() {
-			t.Errorf("%s\n  %s\n  plan: %s", oneLine(s.sql), problem, raw)
+		t.Logf("%s\n    %s", oneLine(s.sql), strings.Join(scans, "; "))
+		for _, n := range plan.Nodes() {
+			if problem := planProblem(n); problem != "" {
+				t.Errorf("%s\n  %s\n  plan: %s", oneLine(s.sql), problem, raw)
+			}
 		}
 	}
 }
 
-type planNode struct {
-	NodeType     string     `json:"Node Type"`
-	RelationName string     `json:"Relation Name"`
-	IndexName    string     `json:"Index Name"`
-	IndexCond    string     `json:"Index Cond"`
-	Plans        []planNode `json:"Plans"`
-}
-
-// problems lists the scans of a grown table that do not use its key.
-func (n planNode) problems() []string {
-	var out []string
+// planProblem is what is wrong with a node that scans a grown table without
+// its key, or "".
+func planProblem(n pgtest.PlanNode) string {
 	table := n.RelationName
 	if table == "" {
 		for name := range keyColumns {
@@ -246,30 +235,24 @@ func (n planNode) problems() []string {
 			}
 		}
 	}
-	if key, grown := keyColumns[table]; grown {
-		switch {
-		case n.NodeType == "Seq Scan":
-			out = append(out, "sequential scan of "+table)
-		case strings.Contains(n.NodeType, "Index") && !key.MatchString(n.IndexCond):
-			out = append(out, fmt.Sprintf("%s of %s on %s conditioned on %q only", n.NodeType, table, n.IndexName, n.IndexCond))
-		}
+	key, grown := keyColumns[table]
+	switch {
+	case !grown:
+		return ""
+	case n.NodeType == "Seq Scan":
+		return "sequential scan of " + table
+	case strings.Contains(n.NodeType, "Index") && !key.MatchString(n.IndexCond):
+		return fmt.Sprintf("%s of %s on %s conditioned on %q only", n.NodeType, table, n.IndexName, n.IndexCond)
 	}
-	for _, child := range n.Plans {
-		out = append(out, child.problems()...)
-	}
-	return out
+	return ""
 }
 
-// scans summarises the plan's table and index scans.
-func (n planNode) scans() []string {
-	var out []string
+// planScan summarises a table or index scan, or is "" for another node.
+func planScan(n pgtest.PlanNode) string {
 	if strings.Contains(n.NodeType, "Scan") && (n.RelationName != "" || n.IndexName != "") {
-		out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", n.NodeType, n.RelationName, n.IndexName, n.IndexCond)))
+		return strings.TrimSpace(fmt.Sprintf("%s %s %s %s", n.NodeType, n.RelationName, n.IndexName, n.IndexCond))
 	}
-	for _, child := range n.Plans {
-		out = append(out, child.scans()...)
-	}
-	return out
+	return ""
 }
 
 // sqlLiteral writes a recorded argument as an SQL literal for EXECUTE (whose

@@ -115,23 +115,6 @@ func TestUserinfoBearerTokenNotInQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	userinfo := srv.issuer + "/userinfo"
-	send := func(method, target, body string, header http.Header) (int, map[string]any) {
-		req, _ := http.NewRequest(method, target, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out := map[string]any{}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
 	bearer := http.Header{"Authorization": {"Bearer " + token.AccessToken}}
 	form := "access_token=" + url.QueryEscape(token.AccessToken)
 	for name, tc := range map[string]struct {
@@ -151,7 +134,7 @@ func TestUserinfoBearerTokenNotInQuery(t *testing.T) {
 		"unknown token header": {http.MethodGet, userinfo, "", http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized, "invalid_token"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			status, body := send(tc.method, tc.target, tc.body, tc.header)
+			status, _, body := doRequest(t, http.DefaultClient, tc.method, tc.target, tc.body, tc.header)
 			if status != tc.status || (tc.error != "" && body["error"] != tc.error) || (tc.error == "" && body["sub"] == nil) {
 				t.Fatalf("got %d %v, want %d %s", status, body, tc.status, tc.error)
 			}

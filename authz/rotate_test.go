@@ -21,6 +21,7 @@ import (
 	"github.com/numverify/numverify/authz/store"
 	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/keystore"
+	"github.com/numverify/numverify/internal/testclock"
 )
 
 // issued is what one login of the load returned.
@@ -37,8 +38,8 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 		publishAhead = time.Minute // passed by moving the key store's clock
 		serverCache  = 100 * time.Millisecond
 	)
-	clock := &movedClock{}
-	srv := startServer(t, func(s *serverSetup) { s.keysNow = clock.now })
+	clock := &testclock.Offset{}
+	srv := startServer(t, func(s *serverSetup) { s.keysNow = clock.Now })
 	srv.keys.(*keystore.Store).SetCacheTTL(serverCache)
 	sp := srv.client(store.ClientSpec{})
 	conf, provider := srv.oauthConfig(t, sp)
@@ -107,7 +108,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	if n, _ := signedBy(newKid); n > 0 {
 		t.Fatalf("%d tokens signed by the new key before its publish-ahead passed", n)
 	}
-	clock.advance(publishAhead)
+	clock.Advance(publishAhead)
 	waitFor(t, "logins signed by the new key", func() bool { n, _ := signedBy(newKid); return n >= workers })
 	stop.Store(true)
 	wg.Wait()

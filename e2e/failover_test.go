@@ -373,21 +373,20 @@ func (l *failoverLoad) report() {
 func (l *failoverLoad) heldBefore(at time.Time) []heldToken {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []heldToken
-	for _, tok := range l.held {
-		if tok.at.Before(at) {
-			out = append(out, tok)
-		}
-	}
-	return out
+	return tokensBefore(l.held, at)
 }
 
 // usedBefore are the tokens answered 200 before at, oldest first.
 func (l *failoverLoad) usedBefore(at time.Time) []heldToken {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return tokensBefore(l.used, at)
+}
+
+// tokensBefore are the tokens of list stamped before at, in their order.
+func tokensBefore(list []heldToken, at time.Time) []heldToken {
 	var out []heldToken
-	for _, tok := range l.used {
+	for _, tok := range list {
 		if tok.at.Before(at) {
 			out = append(out, tok)
 		}

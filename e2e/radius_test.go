@@ -99,13 +99,11 @@ func holder(t *testing.T, s *testbed.Stack, address string) string {
 
 var radiusListening = regexp.MustCompile(`"server":"radius","addr":"([^"]+)"`)
 
-// TestRADIUSAccountingWithRadclient drives a real `numverify serve network`
-// with FreeRADIUS's radclient as the packet gateway, and reads the result
-// with `numverify network lookup` after each request.
-func TestRADIUSAccountingWithRadclient(t *testing.T) {
-	bin := radclientPath(t)
-	s := testbed.NewStack(t, "")
-	const secret = "gateway-shared-secret-0123"
+// startRADIUSNetwork starts `serve network` with a RADIUS listener on a free
+// port that shares secret with the gateways, and returns the process, the
+// base URL of its HTTP listener and the RADIUS address.
+func startRADIUSNetwork(t *testing.T, s *testbed.Stack, secret string) (*testbed.Process, string, string) {
+	t.Helper()
 	port := testbed.FreePorts(t, 1)[0]
 	p := s.Start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
 	testbed.WaitHealthy(t, p, "http://127.0.0.1:"+port+"/readyz")
@@ -113,11 +111,22 @@ func TestRADIUSAccountingWithRadclient(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no RADIUS listening line:\n%s", p.Tail(20))
 	}
+	return p, "http://127.0.0.1:" + port, m[1]
+}
+
+// TestRADIUSAccountingWithRadclient drives a real `numverify serve network`
+// with FreeRADIUS's radclient as the packet gateway, and reads the result
+// with `numverify network lookup` after each request.
+func TestRADIUSAccountingWithRadclient(t *testing.T) {
+	bin := radclientPath(t)
+	s := testbed.NewStack(t, "")
+	const secret = "gateway-shared-secret-0123"
+	p, base, radiusAddr := startRADIUSNetwork(t, s, secret)
 	raddb := t.TempDir()
 	if err := os.WriteFile(filepath.Join(raddb, "dictionary"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, bin: bin, raddb: raddb, server: m[1], secret: secret}
+	g := &gateway{t: t, bin: bin, raddb: raddb, server: radiusAddr, secret: secret}
 	prefix := testbed.DevicePrefix()
 	ip := testbed.NthAddr(prefix, 1).String()
 	ip2 := testbed.NthAddr(prefix, 2).String()
@@ -165,7 +174,6 @@ func TestRADIUSAccountingWithRadclient(t *testing.T) {
 			t.Fatalf("%s: network lookup --ip %s = %q; want %q", step.name, step.address, got, step.holder)
 		}
 	}
-	base := "http://127.0.0.1:" + port
 	for reason, want := range map[string]float64{"bad_authenticator": 1, "invalid_msisdn": 1} {
 		if v := testbed.Metric(t, base, "numverify_radius_rejected_total", map[string]string{"reason": reason}); v < want {
 			t.Errorf("numverify_radius_rejected_total{reason=%q} = %v; want at least %v", reason, v, want)
@@ -184,14 +192,8 @@ func TestRADIUSAccountingWithRadclient(t *testing.T) {
 func TestRADIUSBenchMatchesModel(t *testing.T) {
 	s := testbed.NewStack(t, "")
 	const secret = "gateway-shared-secret-0123"
-	port := testbed.FreePorts(t, 1)[0]
-	p := s.Start("serve", "network", "--network-addr", "127.0.0.1:"+port, "--radius-addr", "127.0.0.1:0", "--radius-secret", secret)
-	testbed.WaitHealthy(t, p, "http://127.0.0.1:"+port+"/readyz")
-	m := radiusListening.FindStringSubmatch(p.Output())
-	if m == nil {
-		t.Fatalf("no RADIUS listening line:\n%s", p.Tail(20))
-	}
-	out := s.Run("bench", "--mode", "radius", "--radius-addr", m[1], "--radius-secret", secret, "--devices", "300",
+	_, _, radiusAddr := startRADIUSNetwork(t, s, secret)
+	out := s.Run("bench", "--mode", "radius", "--radius-addr", radiusAddr, "--radius-secret", secret, "--devices", "300",
 		"--rate", "300", "--duration", "2s", "--device-prefix", "10.77.0.0/16", "--verify", "--json")
 	var report struct {
 		Answered   uint64 `json:"answered"`

@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/numverify/numverify/internal/pgtest"
 )
 
 // TestExclusionByAddressKey: the exclusion constraint led by
@@ -108,16 +109,9 @@ func TestAddressProbesUseTheKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback(ctx)
-			var raw []byte
-			if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
-				t.Fatalf("EXPLAIN: %v", err)
-			}
-			var plans []struct{ Plan keyPlanNode }
-			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-				t.Fatalf("EXPLAIN output %s: %v", raw, err)
-			}
+			plan, raw := pgtest.Explain(ctx, t, tx, st.sql, st.args...)
 			probes := 0
-			for _, n := range plans[0].Plan.flatten() {
+			for _, n := range plan.Nodes() {
 				if n.RelationName == "network_sessions" && n.NodeType == "Seq Scan" {
 					t.Errorf("a Seq Scan of network_sessions:\n%s", raw)
 				}
@@ -133,20 +127,4 @@ func TestAddressProbesUseTheKey(t *testing.T) {
 			}
 		})
 	}
-}
-
-type keyPlanNode struct {
-	NodeType     string        `json:"Node Type"`
-	RelationName string        `json:"Relation Name"`
-	IndexName    string        `json:"Index Name"`
-	IndexCond    string        `json:"Index Cond"`
-	Plans        []keyPlanNode `json:"Plans"`
-}
-
-func (n keyPlanNode) flatten() []keyPlanNode {
-	out := []keyPlanNode{n}
-	for _, child := range n.Plans {
-		out = append(out, child.flatten()...)
-	}
-	return out
 }

@@ -6,9 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/numverify/numverify/internal/testclock"
 )
 
 // clientFrom is an HTTP client whose connections leave from source (on
@@ -19,26 +20,13 @@ func clientFrom(source string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}}
 }
 
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestAdminThrottlesFailedAuthentication: after a burst of wrong tokens from
 // one address, that address gets 429 with Retry-After, even with the right
 // token, until the bucket refills; other addresses and successes are not
 // charged.
 func TestAdminThrottlesFailedAuthentication(t *testing.T) {
 	store, _ := newTestStore(t, testPools)
-	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	admin, err := NewAdmin(store, AdminConfig{Token: testToken, Failures: FailureLimit{Burst: 3, PerSecond: 0.1}, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +75,7 @@ func TestAdminThrottlesFailedAuthentication(t *testing.T) {
 	if resp := get(attacker, "wrong again"); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("still within the block: %d", resp.StatusCode)
 	}
-	clock.Add(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	if resp := get(attacker, testToken); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the refill: %d; want 200", resp.StatusCode)
 	}

@@ -21,6 +21,35 @@ func (w *benchWriter) Header() http.Header         { return w.h }
 func (w *benchWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *benchWriter) WriteHeader(code int)        { w.status = code }
 
+// verifyParallel calls POST /verify with body (and header) through handler
+// from b.RunParallel's goroutines, each call with the Authorization value
+// token gives, and returns how many calls were not answered 200.
+func verifyParallel(b *testing.B, handler http.Handler, body []byte, header http.Header, token func() string) int64 {
+	var failures atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		w := &benchWriter{h: http.Header{}}
+		reader := bytes.NewReader(body)
+		req, _ := http.NewRequest(http.MethodPost, "http://localhost"+basePathV2+"/verify", reader)
+		req.Header.Set("Content-Type", "application/json")
+		for name, values := range header {
+			req.Header[name] = values
+		}
+		for pb.Next() {
+			reader.Reset(body)
+			req.Body = io.NopCloser(reader)
+			req.ContentLength = int64(len(body))
+			req.Header.Set("Authorization", token())
+			clear(w.h)
+			w.status = 0
+			handler.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				failures.Add(1)
+			}
+		}
+	})
+	return failures.Load()
+}
+
 // BenchmarkVerify runs POST /number-verification/v2/verify through the real
 // handler (Echo, correlator, token validation, decoding, constant-time
 // comparison), with distinct valid tokens, from parallel goroutines.
@@ -42,30 +71,12 @@ func BenchmarkVerify(b *testing.B) {
 		body := []byte(`{"phoneNumber":"` + testPhone + `"}`)
 		b.Run(variant.name, func(b *testing.B) {
 			var next atomic.Int64
-			var failures atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &benchWriter{h: http.Header{}}
-				reader := bytes.NewReader(body)
-				req, _ := http.NewRequest(http.MethodPost, "http://localhost"+basePathV2+"/verify", reader)
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-Correlator", "bench-correlator")
-				for pb.Next() {
-					reader.Reset(body)
-					req.Body = io.NopCloser(reader)
-					req.ContentLength = int64(len(body))
-					req.Header.Set("Authorization", tokens[next.Add(1)%int64(len(tokens))])
-					clear(w.h)
-					w.status = 0
-					handler.ServeHTTP(w, req)
-					if w.status != http.StatusOK {
-						failures.Add(1)
-					}
-				}
-			})
-			if failures.Load() > 0 {
-				b.Fatalf("%d requests failed", failures.Load())
+			failures := verifyParallel(b, handler, body, http.Header{"X-Correlator": {"bench-correlator"}},
+				func() string { return tokens[next.Add(1)%int64(len(tokens))] })
+			if failures > 0 {
+				b.Fatalf("%d requests failed", failures)
 			}
 		})
 	}

@@ -2,18 +2,12 @@ package resource
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/numverify/numverify/internal/contract"
+	"github.com/numverify/numverify/internal/testclock"
 )
-
-// testClock is a clock a test moves forward.
-type testClock struct{ offset atomic.Int64 }
-
-func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // TestOpaqueTokens: the opaque format is introspected (RFC 7662, client
 // credentials), answers are cached no longer than the token lives, inactive
@@ -21,7 +15,7 @@ func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // is a 503, not a 401 or a 500.
 func TestOpaqueTokens(t *testing.T) {
 	is := newTestIssuer(t)
-	clock := &testClock{}
+	clock := &testclock.Offset{}
 	ts := startServer(t, is, func(c *Config) { c.TokenFormat = FormatOpaque; c.Now = clock.Now })
 	exp := time.Now().Add(time.Minute).Unix()
 	active := introspectionResponse{Active: true, Scope: contract.ScopeVerify + " " + contract.ScopeShare, ClientID: testClientID,

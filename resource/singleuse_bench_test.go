@@ -1,9 +1,6 @@
 package resource
 
 import (
-	"bytes"
-	"io"
-	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -40,31 +37,14 @@ func BenchmarkVerifySingleUse(b *testing.B) {
 			if ts.uses != nil {
 				batches0, uses0 = commits(ts.uses)
 			}
-			var next, failures atomic.Int64
+			var next atomic.Int64
 			b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
 			b.ReportAllocs()
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &benchWriter{h: http.Header{}}
-				reader := bytes.NewReader(body)
-				req, _ := http.NewRequest(http.MethodPost, "http://localhost"+basePathV2+"/verify", reader)
-				req.Header.Set("Content-Type", "application/json")
-				for pb.Next() {
-					reader.Reset(body)
-					req.Body = io.NopCloser(reader)
-					req.ContentLength = int64(len(body))
-					req.Header.Set("Authorization", tokens[next.Add(1)-1])
-					clear(w.h)
-					w.status = 0
-					handler.ServeHTTP(w, req)
-					if w.status != http.StatusOK {
-						failures.Add(1)
-					}
-				}
-			})
+			failures := verifyParallel(b, handler, body, nil, func() string { return tokens[next.Add(1)-1] })
 			b.StopTimer()
-			if failures.Load() > 0 {
-				b.Fatalf("%d of %d calls failed", failures.Load(), b.N)
+			if failures > 0 {
+				b.Fatalf("%d of %d calls failed", failures, b.N)
 			}
 			if ts.uses == nil {
 				return

@@ -67,13 +67,18 @@ func (c *deviceCommand) Run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	addr, err := c.ipAddress()
+	if err != nil {
+		return err
+	}
 	connectFrom, connectTarget, err := c.connectRule()
 	if err != nil {
 		return err
 	}
-	addr, err := c.address(ctx, connectFrom, connectTarget)
-	if err != nil {
-		return err
+	if c.attachSelf {
+		if addr, err = c.selfAddress(ctx, connectFrom, connectTarget); err != nil {
+			return err
+		}
 	}
 	report := deviceReport{}
 	if c.msisdn != "" {
@@ -100,12 +105,8 @@ func (c *deviceCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.asJSON {
-		if err := printJSON(os.Stdout, report); err != nil {
-			return err
-		}
-	} else {
-		report.print()
+	if err := report.write(c.asJSON); err != nil {
+		return err
 	}
 	return report.failure()
 }
@@ -121,20 +122,22 @@ func (c *deviceCommand) connectRule() (from, target string, err error) {
 	return from, target, nil
 }
 
-// address is the device's address as given: --ip, this machine's own with
-// --attach-self, or none (the network allocates one at attach).
-func (c *deviceCommand) address(ctx context.Context, connectFrom, connectTarget string) (netip.Addr, error) {
-	if c.attachSelf {
-		probe := c.authorizeURL
-		if u, err := url.Parse(probe); err == nil && connectFrom != "" && strings.EqualFold(hostPort(u), connectFrom) {
-			probe = "http://" + connectTarget // where the first request really goes
-		}
-		a, err := sim.OutboundAddr(ctx, probe)
-		if err != nil {
-			return netip.Addr{}, fmt.Errorf("--attach-self: %w", err)
-		}
-		return a, nil
+// selfAddress is this machine's own address (--attach-self): the source of
+// its connections to --authorize-url's host, or to where --connect-to sends them.
+func (c *deviceCommand) selfAddress(ctx context.Context, connectFrom, connectTarget string) (netip.Addr, error) {
+	probe := c.authorizeURL
+	if u, err := url.Parse(probe); err == nil && connectFrom != "" && strings.EqualFold(hostPort(u), connectFrom) {
+		probe = "http://" + connectTarget // where the first request really goes
 	}
+	a, err := sim.OutboundAddr(ctx, probe)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("--attach-self: %w", err)
+	}
+	return a, nil
+}
+
+// ipAddress is --ip, or none (the network allocates one at attach).
+func (c *deviceCommand) ipAddress() (netip.Addr, error) {
 	if c.ip == "" {
 		return netip.Addr{}, nil
 	}
@@ -189,6 +192,15 @@ type deviceReport struct {
 	MSISDN    string       `json:"msisdn,omitempty"`
 	Outcome   *sim.Outcome `json:"outcome,omitempty"`
 	Page      *sim.Page    `json:"page,omitempty"`
+}
+
+// write prints the report, as JSON with --json.
+func (r deviceReport) write(asJSON bool) error {
+	if asJSON {
+		return printJSON(os.Stdout, r)
+	}
+	r.print()
+	return nil
 }
 
 func (r deviceReport) print() {

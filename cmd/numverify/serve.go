@@ -5,6 +5,7 @@ import (
 	"flag"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,34 +126,49 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 // order) and their companions; on an error it closes what it built.
 func (c *serveCommand) build(ctx context.Context, deps serveDeps) ([]*server, error) {
 	keys := c.shared.keys(c.authz != nil)
-	var builders []func() (*server, error)
-	if c.authz != nil {
-		skew := janitor.MaxClockSkew // the largest a resource server accepts
-		if c.resource != nil && c.resource.clockSkew >= 0 {
-			skew = c.resource.clockSkew
-		}
-		builders = append(builders, func() (*server, error) {
-			return c.authz.build(ctx, deps, authzShared{issuer: c.shared.issuer, trustedProxies: c.shared.trustedProxies,
-				keys: keys, purgeClockSkew: skew})
-		})
-	}
-	if c.resource != nil {
-		shared := resourceShared{issuer: c.shared.issuer, key: keys.resource, keyErr: keys.resourceErr, authzFormat: c.authzFormat()}
-		builders = append(builders, func() (*server, error) { return c.resource.build(ctx, deps, shared) })
-	}
-	if c.network != nil {
-		builders = append(builders, func() (*server, error) { return c.network.build(deps) })
-	}
 	var servers []*server
-	for _, build := range builders {
-		s, err := build()
-		if err != nil {
-			closeServers(servers)
+	var err error
+	if c.authz != nil {
+		s, buildErr := c.authz.build(ctx, deps, authzShared{issuer: c.shared.issuer, trustedProxies: c.shared.trustedProxies,
+			keys: keys, purgeClockSkew: c.purgeClockSkew()})
+		if servers, err = appendServer(servers, s, buildErr); err != nil {
 			return nil, err
 		}
-		servers = append(append(servers, s), s.companions...)
+	}
+	if c.resource != nil {
+		s, buildErr := c.resource.build(ctx, deps, resourceShared{issuer: c.shared.issuer, key: keys.resource, keyErr: keys.resourceErr,
+			authzFormat: c.authzFormat()})
+		if servers, err = appendServer(servers, s, buildErr); err != nil {
+			return nil, err
+		}
+	}
+	if c.network != nil {
+		s, buildErr := c.network.build(deps)
+		if servers, err = appendServer(servers, s, buildErr); err != nil {
+			return nil, err
+		}
 	}
 	return servers, nil
+}
+
+// appendServer appends s and its companions to servers, or when s failed to
+// build (err) closes servers and returns err.
+func appendServer(servers []*server, s *server, err error) ([]*server, error) {
+	if err != nil {
+		closeServers(servers)
+		return nil, err
+	}
+	return append(append(servers, s), s.companions...), nil
+}
+
+// purgeClockSkew is the margin of the authorization server's purge on
+// revocations and used jtis: the resource server's --resource-clock-skew
+// when it is served beside it, else the largest a resource server accepts.
+func (c *serveCommand) purgeClockSkew() time.Duration {
+	if c.resource != nil && c.resource.clockSkew >= 0 {
+		return c.resource.clockSkew
+	}
+	return janitor.MaxClockSkew
 }
 
 // authzFormat is the authorization server's --access-token-format, "" when

@@ -193,17 +193,11 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps, shared authzShar
 		redeemPool.Close()
 		return nil, err
 	}
-	var wrapListener func(net.Listener, time.Duration) net.Listener
-	if cfg.ClientAddressFrom == authz.AddressFromProxyProtocol {
-		wrapListener = func(l net.Listener, timeout time.Duration) net.Listener {
-			return httpx.ProxyProtocolListener(l, cfg.TrustedProxies, timeout)
-		}
-	}
 	return &server{
 		name:         "authz",
 		addr:         f.addr,
 		handler:      srv.Handler(),
-		wrapListener: wrapListener,
+		wrapListener: proxyProtocolListener(cfg),
 		background:   f.purge.purger(deps, cfg.AccessTokenLifetime, shared.purgeClockSkew),
 		close:        redeemPool.Close,
 		ready:        map[string]httpx.Check{"signing-key": signingKeysReady(keys)},
@@ -227,6 +221,17 @@ func openOperatorTokens(ctx context.Context, deps serveDeps) (*network.Store, *p
 		return nil, nil, fmt.Errorf("authz: operator tokens: %w", err)
 	}
 	return operatorTokens, redeemPool, nil
+}
+
+// proxyProtocolListener reads the PROXY header of the trusted proxies on
+// the authz listener, with --client-address-from proxy-protocol (else nil).
+func proxyProtocolListener(cfg authz.Config) func(net.Listener, time.Duration) net.Listener {
+	if cfg.ClientAddressFrom != authz.AddressFromProxyProtocol {
+		return nil
+	}
+	return func(l net.Listener, timeout time.Duration) net.Listener {
+		return httpx.ProxyProtocolListener(l, cfg.TrustedProxies, timeout)
+	}
 }
 
 // signingKeysReady is the readiness check that the store holds an active

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/testclock"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -43,14 +43,6 @@ func newStore(t *testing.T, db *pgtest.DB, secretsKey []byte) *Store {
 	}
 	return s
 }
-
-// movedClock is real time moved forward by what the test has advanced it
-// (never behind the database's clock, which stamps the keys).
-type movedClock struct{ offset atomic.Int64 }
-
-func (c *movedClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-func (c *movedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func kids(keys []jose.JSONWebKey) []string {
 	var out []string
@@ -292,8 +284,8 @@ func TestEncryptedAtRest(t *testing.T) {
 func TestRotate(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
-	clock := &movedClock{}
-	s, err := New(db.Pool, randomKey(t), WithClock(clock.now))
+	clock := &testclock.Offset{} // real time moved on: never behind the database's clock, which stamps the keys
+	s, err := New(db.Pool, randomKey(t), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,11 +317,11 @@ func TestRotate(t *testing.T) {
 		}
 	}
 	check("right after rotating", old.KeyID, []string{old.KeyID, newKid})
-	clock.advance(ahead - 5*time.Second)
+	clock.Advance(ahead - 5*time.Second)
 	check("just before the publish-ahead ends", old.KeyID, []string{old.KeyID, newKid})
-	clock.advance(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	check("after publish-ahead", newKid, []string{old.KeyID, newKid})
-	clock.advance(grace)
+	clock.Advance(grace)
 	check("after the grace", newKid, []string{newKid})
 	if err := s.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -428,8 +420,8 @@ func TestStaleCacheNeverWaitsForThePool(t *testing.T) {
 	}
 	defer small.Close()
 	secretsKey := randomKey(t)
-	clock := &movedClock{}
-	s, err := New(small, secretsKey, WithClock(clock.now))
+	clock := &testclock.Offset{}
+	s, err := New(small, secretsKey, WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +433,7 @@ func TestStaleCacheNeverWaitsForThePool(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.SetCacheTTL(time.Millisecond)
-	clock.advance(time.Second) // the cache is stale
+	clock.Advance(time.Second) // the cache is stale
 
 	held, err := small.Acquire(ctx) // the pool's only connection
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,8 @@ import (
 
 	"github.com/numverify/numverify/internal/milenage"
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/syncbuf"
+	"github.com/numverify/numverify/internal/testclock"
 	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/eapaka"
 	"github.com/numverify/numverify/network/entitlement"
@@ -42,34 +43,10 @@ type harness struct {
 	tokens   *network.Store
 	url      string
 	sim      entitlement.SIM
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	registry *prometheus.Registry
-	clock    *clock
+	clock    *testclock.Frozen
 }
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -78,8 +55,8 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{sims: entitlement.NewSIMStore(db.Pool), tokens: tokens, logs: &syncBuffer{},
-		registry: prometheus.NewRegistry(), clock: &clock{now: time.Now()}}
+	h := &harness{sims: entitlement.NewSIMStore(db.Pool), tokens: tokens, logs: &syncbuf.Buffer{},
+		registry: prometheus.NewRegistry(), clock: testclock.New(time.Now())}
 	h.sim, err = entitlement.NewSIMCredentials(testIMSI, testMSISDN, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +284,7 @@ func TestRefusals(t *testing.T) {
 		h := newHarness(t)
 		client, challenge, peer := h.exchange(t)
 		response, _, _ := peer.Handle(challenge)
-		h.clock.Add(entitlement.DefaultSessionTTL + time.Second)
+		h.clock.Advance(entitlement.DefaultSessionTTL + time.Second)
 		status, packet := h.post(t, client, entitlement.ContentTypeEAPRelay, response)
 		expectEAPFailure(t, "expired session", status, packet)
 	})
