@@ -8,9 +8,10 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
+
+	"github.com/numverify/numverify/internal/contract"
 )
 
 // Client authentication at /token, /introspect and /revoke: fosite's own
@@ -29,10 +30,7 @@ const (
 
 // assertionAlgorithms are the algorithms a client's JWTs (assertions and
 // request objects) may use; fosite checks each client's own.
-var assertionAlgorithms = []jose.SignatureAlgorithm{
-	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-	jose.ES256, jose.ES384, jose.ES512,
-}
+var assertionAlgorithms = contract.ClientSigningAlgorithms
 
 // clientAuthentication wraps fosite's default strategy; provider is set once
 // the provider exists (the strategy is part of the provider's config).

@@ -7,6 +7,8 @@ import (
 	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
+
+	"github.com/numverify/numverify/internal/contract"
 )
 
 // ID token signing algorithms a client may register
@@ -21,7 +23,7 @@ const (
 
 // IDTokenSigningAlgorithms are the accepted id_token_signed_response_alg
 // values: the authorization server keeps a signing key of each.
-var IDTokenSigningAlgorithms = []string{"RS256", "ES256"}
+var IDTokenSigningAlgorithms = contract.AlgorithmNames(contract.SigningAlgorithms)
 
 // Token endpoint authentication methods a client may register.
 const (

@@ -40,7 +40,7 @@ var (
 	knownAuthMethods    = []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT}
 	knownGrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeJWTBearer, GrantTypeCIBA}
 	knownResponseTypes  = []string{"code"}
-	supportedSigningAlg = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+	supportedSigningAlg = contract.AlgorithmNames(contract.ClientSigningAlgorithms)
 )
 
 // ErrInvalidClient wraps every validation problem of a ClientSpec.

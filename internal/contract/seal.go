@@ -25,8 +25,30 @@ const (
 	ContentEncryption  = jose.A256GCM
 )
 
-// signatureAlgorithms are the algorithms access and ID tokens may be signed with.
-var signatureAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+// SigningAlgorithms are the algorithms the authorization server signs
+// with, and the one list of them: the key store keeps one active signing key
+// of each. ES256 signs the access tokens (internal to the operator, so the
+// fast one always) and the ID tokens of clients registered with it; RS256
+// the ID tokens of clients registered with RS256 (OpenID Connect's default,
+// for SPs whose libraries need it).
+var SigningAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+
+// ClientSigningAlgorithms are the algorithms a client's own JWTs (client
+// assertions, JWT-bearer grants, request objects) and the keys it registers
+// may use.
+var ClientSigningAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512,
+}
+
+// AlgorithmNames spells algs as strings (client metadata, discovery).
+func AlgorithmNames(algs []jose.SignatureAlgorithm) []string {
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return names
+}
 
 // SealNested signs the claims with signingKey (a private key with kid and
 // alg) and encrypts the JWS to encryptionKey (the resource server's public
@@ -114,7 +136,7 @@ func Open(token string, keys Keys) (AccessClaims, error) {
 	if cty, _ := jwe.Header.ExtraHeaders[jose.HeaderContentType].(string); cty != "JWT" {
 		return claims, errWrongType
 	}
-	jws, err := jose.ParseSignedCompact(string(plaintext), signatureAlgorithms)
+	jws, err := jose.ParseSignedCompact(string(plaintext), SigningAlgorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return claims, fmt.Errorf("%w: inner JWS: %v", errMalformed, err)
 	}

@@ -15,15 +15,13 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/pg"
 )
 
-// SigningAlgorithms are the algorithms of signing keys: the key store keeps
-// one active signing key of each. ES256 signs the access tokens (internal to
-// the operator, so the fast one always) and the ID tokens of clients
-// registered with it; RS256 the ID tokens of clients registered with RS256
-// (OpenID Connect's default, for SPs whose libraries need it).
-var SigningAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+// SigningAlgorithms are the algorithms of signing keys (contract's list):
+// the key store keeps one active signing key of each.
+var SigningAlgorithms = contract.SigningAlgorithms
 
 // rsaBits is the size of an RS256 signing key.
 const rsaBits = 2048
