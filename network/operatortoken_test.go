@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/numverify/numverify/internal/testclock"
 )
 
 // An operator token is redeemed once, by its client, before it expires, and
@@ -17,9 +19,8 @@ import (
 func TestOperatorTokenRedemption(t *testing.T) {
 	store, db := newTestStore(t, Pools{})
 	now := time.Now().UTC()
-	var clock atomic.Int64
-	clock.Store(now.UnixNano())
-	store.ConfigureOperatorTokens(0, func() time.Time { return time.Unix(0, clock.Load()) })
+	clock := testclock.New(now)
+	store.ConfigureOperatorTokens(0, clock.Now)
 	ctx := context.Background()
 
 	token, expiresAt, err := store.MintOperatorToken(ctx, "+33612345678", "sp-1")
@@ -53,7 +54,7 @@ func TestOperatorTokenRedemption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(int64(DefaultOperatorTokenLifetime))
+	clock.Advance(DefaultOperatorTokenLifetime)
 	if _, err := store.RedeemOperatorToken(ctx, expiring, "sp-1"); !errors.Is(err, ErrOperatorTokenInvalid) {
 		t.Errorf("expired redemption: %v, want ErrOperatorTokenInvalid", err)
 	}

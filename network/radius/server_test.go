@@ -399,7 +399,9 @@ func TestServerCommitsInParallel(t *testing.T) {
 			ids = append(ids, id)
 		}
 	}
-	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.Committers = 1 })
+	srv := serve(t, store, NewClients("shared-secret-of-16+", nil), func(c *Config) { c.Committers = 2 })
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(store.gate) }) }) // before the server stops, even on failure
 	answered := make(chan bool, 2)
 	for i, id := range ids {
 		go func() {
@@ -417,7 +419,7 @@ func TestServerCommitsInParallel(t *testing.T) {
 			t.Fatalf("commits begun for %v only; want both sessions' at once", seen)
 		}
 	}
-	close(store.gate)
+	release.Do(func() { close(store.gate) })
 	for range 2 {
 		if !<-answered {
 			t.Error("a Start was not answered")
