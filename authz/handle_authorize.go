@@ -85,18 +85,21 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	subject := s.subjects.pairwise(sectorOf(ar.GetClient(), ar.GetRedirectURI()), msisdn)
 	session := newLoginSession(subject, msisdn, ar.GetRequestedAt(), amr)
 
-	// The code, PKCE and OpenID Connect records commit together.
-	txCtx, err := s.store.BeginTX(ctx)
-	if err != nil {
-		s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
-		return
-	}
-	resp, err := s.provider.NewAuthorizeResponse(txCtx, ar, session)
+	// The code, PKCE and OpenID Connect records travel inside the code
+	// (sealedcode.go): nothing is written.
+	var resp fosite.AuthorizeResponder
+	records, err := s.store.CollectAuthorizeRecords(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = s.provider.NewAuthorizeResponse(ctx, ar, session)
+		return err
+	})
 	if err == nil {
-		err = s.store.Commit(txCtx)
+		var code string
+		if code, err = s.codes.seal(records); err == nil {
+			resp.GetParameters().Set("code", code)
+		}
 	}
 	if err != nil {
-		_ = s.store.Rollback(txCtx)
 		s.authorizeError(ctx, w, ar, err)
 		return
 	}

@@ -11,10 +11,12 @@ import (
 )
 
 // handleToken exchanges a code (with its PKCE verifier) or a refresh token.
-// The whole exchange runs in one transaction (store.WithTokenTx), in which
-// the code's row is locked from its first read, so that of concurrent
-// redemptions of one code exactly one gets tokens and the others are
-// answered invalid_grant and revoke what the code issued.
+// A code carries its records (sealedcode.go); its exchange writes in one
+// statement (store.WithSealedCodeExchange) whose tokens are stored only with
+// the code's single use, so that of concurrent redemptions of one code exactly
+// one gets tokens and the others are answered invalid_grant and revoke what
+// the code issued. A CIBA poll runs in one transaction (store.WithTokenTx),
+// which locks its auth_req_id; the other grants need none.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := withTokenEndpoint(r.Context())
 	if err := s.admitClientForm(w, r, "token"); err != nil {
@@ -33,20 +35,33 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	var ar fosite.AccessRequester
 	var resp fosite.AccessResponder
-	err := s.store.WithTokenTx(ctx, func(ctx context.Context) error {
-		// The code's three records in one locking read, pipelined with BEGIN.
-		if code := r.PostForm.Get("code"); code != "" && r.PostForm.Get("grant_type") == "authorization_code" {
-			if err := s.store.LoadCodeExchange(ctx, s.codes.AuthorizeCodeSignature(ctx, code), code); err != nil {
-				return err
-			}
-		}
+	exchange := func(ctx context.Context) error {
 		var err error
 		if ar, err = s.provider.NewAccessRequest(ctx, r, newSession()); err != nil {
 			return err
 		}
 		resp, err = s.provider.NewAccessResponse(ctx, ar)
 		return err
-	})
+	}
+	var err error
+	switch grant := r.PostForm.Get("grant_type"); {
+	case grant == "authorization_code" && r.PostForm.Get("code") != "":
+		// The code carries its records; one statement writes its single use
+		// with the tokens.
+		code := r.PostForm.Get("code")
+		if records, openErr := s.codes.open(code); openErr == nil {
+			err = s.store.WithSealedCodeExchange(ctx, records, s.codes.AuthorizeCodeSignature(ctx, code), code, exchange)
+		} else {
+			err = exchange(ctx) // no such code: fosite answers invalid_grant
+		}
+	case grant == grantTypeCIBA:
+		// The poll locks its auth_req_id until the exchange commits.
+		err = s.store.WithTokenTx(ctx, exchange)
+	default:
+		// Each write is atomic on its own (fosite opens a transaction where
+		// it needs one); no connection is held while the network is asked.
+		err = exchange(ctx)
+	}
 	if err != nil {
 		s.chargeAuthFailure(r, err)
 		s.accessError(ctx, w, ar, err)

@@ -27,7 +27,7 @@ type fositeConfig struct {
 func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
 
 // coreStrategy combines the access-token strategy of the configured format
-// with fosite's HMAC codes and refresh tokens.
+// with fosite's HMAC refresh tokens and this server's sealed codes.
 type coreStrategy struct {
 	oauth2.AccessTokenStrategy
 	oauth2.RefreshTokenStrategy
@@ -50,7 +50,7 @@ const (
 // allowClient is the per-client abuse limit of the token endpoint, applied
 // once a client has authenticated.
 // backchannel serves the operator-token grants (JWT-bearer, CIBA).
-func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, allowClient func(string) (bool, time.Duration), backchannel *backchannel) (*fosite.Fosite, oauth2.AuthorizeCodeStrategy) {
+func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, allowClient func(string) (bool, time.Duration), backchannel *backchannel) (*fosite.Fosite, *sealedCodes) {
 	tokenURL := cfg.Issuer + "/token"
 	conf := &fositeConfig{tokenURLs: []string{tokenURL, cfg.Issuer}, Config: &fosite.Config{
 		IDTokenIssuer:         cfg.Issuer,
@@ -89,10 +89,11 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 	}}
 
 	hmacTokens := oauth2.NewHMACSHAStrategy(&hmac.HMACStrategy{Config: conf}, conf)
+	codes := newSealedCodes(cfg.SecretsKey, backchannel.now)
 	strategy := coreStrategy{
 		AccessTokenStrategy:   hmacTokens,
 		RefreshTokenStrategy:  hmacTokens,
-		AuthorizeCodeStrategy: clockedCodes{AuthorizeCodeStrategy: hmacTokens, now: backchannel.now}, // codeclock.go
+		AuthorizeCodeStrategy: codes,
 	}
 	if cfg.AccessTokenFormat != FormatOpaque {
 		strategy.AccessTokenStrategy = &jwtAccessTokens{
@@ -152,7 +153,7 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 	provider := fosite.NewOAuth2Provider(st, conf)
 	auth := &clientAuthentication{provider: provider, allowClient: allowClient}
 	conf.ClientAuthenticationStrategy = auth.authenticate
-	return provider, strategy
+	return provider, codes
 }
 
 const scopeOfflineAccess = "offline_access"

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/oauth2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/numverify/numverify/authz/store"
@@ -50,7 +49,7 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	provider *fosite.Fosite
-	codes    oauth2.AuthorizeCodeStrategy
+	codes    *sealedCodes
 	store    *store.Store
 	keys     Keys
 	resolver network.Resolver

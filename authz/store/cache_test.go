@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -69,27 +68,11 @@ func testClientCache(t *testing.T, f *fixture) {
 	})
 }
 
-// testCodeExchangeReadOnce: after LoadCodeExchange the getters answer from
-// what it read (no statement), see the buffered writes (a deleted PKCE
-// record is gone, a redeemed code inactive), and the commit applies them.
-func testCodeExchangeReadOnce(t *testing.T, f *fixture) {
-	client, _ := f.createClient(t, spClientSpec())
-	for _, create := range []func() error{
-		func() error {
-			return f.store.CreateAuthorizeCodeSession(f.ctx, "code-sig", newRequest(client, "r1", "sub", ""))
-		},
-		func() error {
-			return f.store.CreatePKCERequestSession(f.ctx, "code-sig", newRequest(client, "r1", "sub", ""))
-		},
-		func() error {
-			return f.store.CreateOpenIDConnectSession(f.ctx, "the-code", newRequest(client, "r1", "sub", ""))
-		},
-	} {
-		if err := create(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tracer := &pgtest.Tracer{}
+// tracedStore is a Store on a pool of its own whose statements tracer sees
+// (and records).
+func tracedStore(t *testing.T, f *fixture) (*Store, *pgtest.Tracer) {
+	t.Helper()
+	tracer := &pgtest.Tracer{Record: true}
 	cfg, err := pgxpool.ParseConfig(f.db.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -99,50 +82,8 @@ func testCodeExchangeReadOnce(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
-	st := New(pool, f.hasher)
-
-	err = st.WithTokenTx(f.ctx, func(ctx context.Context) error {
-		if err := st.LoadCodeExchange(ctx, "code-sig", "the-code"); err != nil {
-			return err
-		}
-		sent := tracer.Statements()
-		steps := []struct {
-			name string
-			run  func() error
-			want error
-		}{
-			{"get code", func() error { _, err := st.GetAuthorizeCodeSession(ctx, "code-sig", emptySession()); return err }, nil},
-			{"get PKCE", func() error { _, err := st.GetPKCERequestSession(ctx, "code-sig", emptySession()); return err }, nil},
-			{"delete PKCE", func() error { return st.DeletePKCERequestSession(ctx, "code-sig") }, nil},
-			{"get PKCE after delete", func() error { _, err := st.GetPKCERequestSession(ctx, "code-sig", emptySession()); return err }, fosite.ErrNotFound},
-			{"redeem", func() error { return st.InvalidateAuthorizeCodeSession(ctx, "code-sig") }, nil},
-			{"redeem again", func() error { return st.InvalidateAuthorizeCodeSession(ctx, "code-sig") }, fosite.ErrInvalidatedAuthorizeCode},
-			{"get redeemed code", func() error { _, err := st.GetAuthorizeCodeSession(ctx, "code-sig", emptySession()); return err }, fosite.ErrInvalidatedAuthorizeCode},
-			{"get OIDC", func() error {
-				_, err := st.GetOpenIDConnectSession(ctx, "the-code", fosite.NewAuthorizeRequest())
-				return err
-			}, nil},
-		}
-		for _, step := range steps {
-			if err := step.run(); !errors.Is(err, step.want) {
-				t.Errorf("%s: %v, want %v", step.name, err, step.want)
-			}
-		}
-		if n := tracer.Statements() - sent; n != 0 {
-			t.Errorf("the getters and buffered writes sent %d statements, want 0", n)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.GetPKCERequestSession(f.ctx, "code-sig", emptySession()); !errors.Is(err, fosite.ErrNotFound) {
-		t.Errorf("PKCE after commit: %v, want deleted", err)
-	}
-	if _, err := f.store.GetAuthorizeCodeSession(f.ctx, "code-sig", emptySession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
-		t.Errorf("code after commit: %v, want redeemed", err)
-	}
+	t.Cleanup(pool.Close)
+	return New(pool, f.hasher), tracer
 }
 
 // testClock is a clock that moves only when told to.

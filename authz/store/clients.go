@@ -83,19 +83,13 @@ func (s *Store) CreateClient(ctx context.Context, spec ClientSpec) (client *Clie
 }
 
 // GetClient loads a client, from the client cache when it is on;
-// fosite.ErrNotFound when there is none. Clients are committed durably and
-// never written by a login, so inside a transaction that has sent nothing
-// yet the client is read from the pool, not through the transaction.
+// fosite.ErrNotFound when there is none.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	now := s.now()
 	if c, ok := s.clients.get(id, now); ok {
 		return c, nil
 	}
-	db := s.db(ctx)
-	if h, ok := txFrom(ctx); ok && !h.st.begun {
-		db = s.pool
-	}
-	c, err := scanClient(db.QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth2_clients WHERE id = $1`, id))
+	c, err := scanClient(s.db(ctx).QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth2_clients WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fosite.ErrNotFound
 	}

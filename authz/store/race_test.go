@@ -37,10 +37,11 @@ type raceSetup struct {
 	client  *Client
 	secret  string
 	code    string
+	records []byte // the code's records, as a sealed code carries them
 	barrier *barrier
 }
 
-func newRaceSetup(t *testing.T, f *fixture) *raceSetup {
+func newRaceSetup(t *testing.T, f *fixture, mode redeemMode) *raceSetup {
 	t.Helper()
 	config := &fosite.Config{
 		AccessTokenLifespan:   5 * time.Minute,
@@ -60,7 +61,17 @@ func newRaceSetup(t *testing.T, f *fixture) *raceSetup {
 	)
 	client, secret := f.createClient(t, spClientSpec())
 	s := &raceSetup{provider: provider, strategy: strategy, client: client, secret: secret, barrier: st.barrier}
-	s.code = s.authorize(t, f.ctx)
+	records, err := f.store.CollectAuthorizeRecords(f.ctx, func(ctx context.Context) error {
+		s.code = s.authorize(t, ctx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.records = records
+	if mode != withSealedCode { // the records stored, as without sealed codes
+		s.code = s.authorize(t, f.ctx)
+	}
 	return s
 }
 
@@ -95,9 +106,10 @@ func (s *raceSetup) authorize(t *testing.T, ctx context.Context) string {
 type redeemMode int
 
 const (
-	withoutTx    redeemMode = iota // fosite alone
-	withTokenTx                    // in Store.WithTokenTx
-	withLoadedTx                   // in Store.WithTokenTx, after LoadCodeExchange (as handleToken)
+	withoutTx        redeemMode = iota // fosite alone
+	withTokenTx                        // in Store.WithTokenTx
+	withCodeExchange                   // in Store.WithCodeExchange
+	withSealedCode                     // in Store.WithSealedCodeExchange (as handleToken)
 )
 
 // redeem exchanges the code once, as the token endpoint does.
@@ -125,17 +137,10 @@ func (s *raceSetup) redeem(ctx context.Context, st *Store, mode redeemMode) (fos
 	switch mode {
 	case withTokenTx:
 		return resp, st.WithTokenTx(ctx, exchange)
-	case withLoadedTx:
-		return resp, st.WithTokenTx(ctx, func(ctx context.Context) error {
-			// Contend on the locking read itself: arrive before it.
-			if arrived.CompareAndSwap(false, true) {
-				s.barrier.arrive()
-			}
-			if err := st.LoadCodeExchange(ctx, s.strategy.AuthorizeCodeSignature(ctx, s.code), s.code); err != nil {
-				return err
-			}
-			return exchange(ctx)
-		})
+	case withSealedCode:
+		// Every exchange finds the code unused (it carries its records; the
+		// barrier is at fosite's first read), so all contend at the write.
+		return resp, st.WithSealedCodeExchange(ctx, s.records, s.strategy.AuthorizeCodeSignature(ctx, s.code), s.code, exchange)
 	}
 	return resp, exchange(ctx)
 }
@@ -220,14 +225,14 @@ func testConcurrentCodeRedemption(t *testing.T, f *fixture) {
 		mode redeemMode
 	}{
 		{"locking read of the code", withTokenTx},
-		{"LoadCodeExchange", withLoadedTx},
+		{"WithSealedCodeExchange", withSealedCode},
 	} {
 		t.Run(mode.name, func(t *testing.T) { testConcurrentCodeRedemptionIn(t, f, mode.mode) })
 	}
 }
 
 func testConcurrentCodeRedemptionIn(t *testing.T, f *fixture, mode redeemMode) {
-	s := newRaceSetup(t, f)
+	s := newRaceSetup(t, f, mode)
 	result := s.race(f.ctx, f.store, mode)
 	if len(result.winners) != 1 {
 		t.Fatalf("%d exchanges succeeded, want exactly 1 (errors %v)", len(result.winners), result.errorsByKey)
@@ -249,7 +254,7 @@ func testConcurrentCodeRedemptionIn(t *testing.T, f *fixture, mode redeemMode) {
 // testConcurrentCodeRedemptionWithoutTokenTx: even without WithTokenTx the
 // redemption is one atomic statement, so still exactly one token is issued.
 func testConcurrentCodeRedemptionWithoutTokenTx(t *testing.T, f *fixture) {
-	s := newRaceSetup(t, f)
+	s := newRaceSetup(t, f, withoutTx)
 	result := s.race(f.ctx, f.store, withoutTx)
 	if len(result.winners) != 1 {
 		t.Fatalf("%d exchanges succeeded, want exactly 1 (errors %v)", len(result.winners), result.errorsByKey)

@@ -137,14 +137,19 @@ func nonNil(a fosite.Arguments) []string {
 }
 
 // createRequest stores r as a record of kind k under signature (short-lived:
-// asynchronous commit; buffered inside a transaction).
+// inside a unit of work, written with the unit; alone, asynchronously).
 func (s *Store) createRequest(ctx context.Context, k kind, signature string, r fosite.Requester, accessSignature []byte) error {
 	row, err := newRequestRow(k, r)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", k, err)
 	}
-	w := write{op: writeInsert, kind: k, signature: hashSignature(signature), row: row, accessSignature: accessSignature}
-	if err := s.write(ctx, w); err != nil {
+	key := rowKey{k, string(hashSignature(signature))}
+	if u := unitFrom(ctx); u != nil {
+		u.insert(key, row, accessSignature)
+		return nil
+	}
+	sql, args := insertStatement([]insertRow{{key, row, accessSignature}}, false, 0, false)
+	if err := s.execShortLived(ctx, sql, args...); err != nil {
 		return fmt.Errorf("store %s: %w", k, pg.MapError(err))
 	}
 	return nil
@@ -159,6 +164,7 @@ type storedRequest struct {
 	active                                 bool
 	client                                 Client
 	jwks                                   []byte
+	ready                                  fosite.Client // a client already read (a sealed code's); else client
 }
 
 // requestColumns are the columns scanDest reads, with the client's.
@@ -173,14 +179,18 @@ func (r *storedRequest) scanDest() []any {
 // request decodes the row into a fosite request, its session into session
 // (when not nil).
 func (r *storedRequest) request(k kind, session fosite.Session) (*fosite.Request, error) {
-	client := r.client
-	if err := client.finishScan(r.jwks); err != nil {
-		return nil, err
+	var fc fosite.Client = r.ready
+	if fc == nil {
+		client := r.client
+		if err := client.finishScan(r.jwks); err != nil {
+			return nil, err
+		}
+		fc = &client
 	}
 	req := &fosite.Request{
 		ID:                r.requestID,
 		RequestedAt:       r.requestedAt.UTC(),
-		Client:            &client,
+		Client:            fc,
 		RequestedScope:    slices.Clone(r.scopes),
 		GrantedScope:      slices.Clone(r.granted),
 		RequestedAudience: slices.Clone(r.audiences),
@@ -204,24 +214,21 @@ func (r *storedRequest) request(k kind, session fosite.Session) (*fosite.Request
 // getRequest loads the record of kind k stored under signature, with its
 // client, decoding the session into session (when not nil). With lock, and
 // inside a transaction, the row stays locked until the transaction ends.
-// A record LoadCodeExchange has read in this transaction is not read again.
+// A record the code exchange in ctx has read is not read again.
 // It returns fosite.ErrNotFound when there is no such record.
 func (s *Store) getRequest(ctx context.Context, k kind, signature string, session fosite.Session, lock bool) (*fosite.Request, bool, error) {
 	key := rowKey{k, string(hashSignature(signature))}
-	h, inTx := txFrom(ctx)
-	if inTx {
-		if row, found := h.st.locked[key]; found {
-			if row == nil {
-				return nil, false, fosite.ErrNotFound
-			}
-			req, err := row.request(k, session)
-			return req, row.active, err
+	if row, loaded := unitFrom(ctx).get(key); loaded {
+		if row == nil {
+			return nil, false, fosite.ErrNotFound
 		}
+		req, err := row.request(k, session)
+		return req, row.active, err
 	}
 	query := `SELECT ` + requestColumns + `
 		FROM oauth2_requests r JOIN oauth2_clients c ON c.id = r.client_id
 		WHERE r.kind = $1 AND r.signature = $2`
-	if lock && inTx {
+	if lock && txFrom(ctx) != nil {
 		query += ` FOR UPDATE OF r`
 	}
 	var row storedRequest
@@ -239,7 +246,12 @@ func (s *Store) getRequest(ctx context.Context, k kind, signature string, sessio
 // deleteRequest removes the record of kind k stored under signature; removing
 // one that is not there is not an error.
 func (s *Store) deleteRequest(ctx context.Context, k kind, signature string) error {
-	if err := s.write(ctx, write{op: writeDelete, kind: k, signature: hashSignature(signature)}); err != nil {
+	key := rowKey{k, string(hashSignature(signature))}
+	if u := unitFrom(ctx); u != nil {
+		u.remove(key)
+		return nil
+	}
+	if err := s.execShortLived(ctx, sqlDeleteRequest, string(k), []byte(key.signature)); err != nil {
 		return fmt.Errorf("delete %s: %w", k, pg.MapError(err))
 	}
 	return nil

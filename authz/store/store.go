@@ -4,7 +4,8 @@
 //
 // It implements fosite's own storage interfaces (asserted below), so the
 // provider composes it directly. Every method runs on the transaction carried
-// in the context when there is one (see BeginTX), otherwise on the pool.
+// in the context when there is one (tx.go), in a login's unit of work when
+// the context carries one (unit.go), otherwise on the pool.
 package store
 
 import (
@@ -84,7 +85,7 @@ func (s *Store) SecretHasher() *SecretHasher { return s.hasher }
 // GetPool returns the pool the store runs on.
 func (s *Store) GetPool() *pgxpool.Pool { return s.pool }
 
-// querier is what both a pool and a transaction (txQuerier) offer.
+// querier is what both a pool and a pgx.Tx offer.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

@@ -41,7 +41,7 @@ func TestStorage(t *testing.T) {
 		{"ConcurrentCodeRedemption", testConcurrentCodeRedemption},
 		{"ConcurrentCodeRedemptionWithoutTokenTx", testConcurrentCodeRedemptionWithoutTokenTx},
 		{"ClientCache", testClientCache},
-		{"CodeExchangeReadOnce", testCodeExchangeReadOnce},
+		{"SealedCodeExchange", testSealedCodeExchange},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -23,6 +23,7 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string
 // fosite.ErrInvalidatedAuthorizeCode, so fosite revokes what the code issued.
 // Inside a transaction the code's row is locked until it ends (see
 // WithTokenTx): a concurrent redemption waits, then sees the code used.
+// In a code exchange it answers from the exchange's read.
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, active, err := s.getRequest(ctx, kindCode, signature, session, true)
 	if err != nil {
@@ -37,25 +38,15 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // InvalidateAuthorizeCodeSession redeems a code: one atomic statement turns
 // it inactive only if it was active, so two redemptions cannot both succeed.
 // The loser gets fosite.ErrInvalidatedAuthorizeCode (fosite.ErrNotFound for
-// an unknown code).
-//
-// When LoadCodeExchange has locked the code in this transaction, the answer
-// is known already and the UPDATE is buffered to the commit (no other
-// transaction can change the row before then).
+// an unknown code). It commits durably: a redemption lost to a crash would
+// let the code be used again. In a code exchange (WithCodeExchange) the
+// redemption is written with the exchange's other writes.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	if h, ok := txFrom(ctx); ok {
-		key := rowKey{kindCode, string(hashSignature(signature))}
-		if row, locked := h.st.locked[key]; locked {
-			switch {
-			case row == nil:
-				return fosite.ErrNotFound
-			case !row.active:
-				return fosite.ErrInvalidatedAuthorizeCode
-			}
-			return s.write(ctx, write{op: writeRedeem, kind: kindCode, signature: []byte(key.signature)})
-		}
+	key := rowKey{kindCode, string(hashSignature(signature))}
+	if handled, err := unitFrom(ctx).redeemCode(key); handled {
+		return err
 	}
-	tag, err := s.execShortLived(ctx, sqlRedeemCode, hashSignature(signature))
+	tag, err := s.db(ctx).Exec(ctx, sqlRedeemCode, []byte(key.signature))
 	if err != nil {
 		return fmt.Errorf("invalidate code: %w", pg.MapError(err))
 	}
@@ -65,7 +56,7 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 	var exists bool
 	if err := s.db(ctx).QueryRow(ctx,
 		`SELECT EXISTS (SELECT 1 FROM oauth2_requests WHERE kind = 'code' AND signature = $1)`,
-		hashSignature(signature)).Scan(&exists); err != nil {
+		[]byte(key.signature)).Scan(&exists); err != nil {
 		return fmt.Errorf("invalidate code: %w", pg.MapError(err))
 	}
 	if exists {

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ory/fosite"
+)
+
+// sealedCode collects the records of one authorization (as /authorize does
+// for a sealed code) without writing them.
+func sealedCode(t *testing.T, st *Store, ctx context.Context, client *Client, requestID string) []byte {
+	t.Helper()
+	records, err := st.CollectAuthorizeRecords(ctx, func(ctx context.Context) error {
+		if err := st.CreateAuthorizeCodeSession(ctx, "placeholder", newRequest(client, requestID, "sub", "")); err != nil {
+			return err
+		}
+		if err := st.CreatePKCERequestSession(ctx, "placeholder", newRequest(client, requestID, "sub", "")); err != nil {
+			return err
+		}
+		return st.CreateOpenIDConnectSession(ctx, "placeholder", newRequest(client, requestID, "sub", ""))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return records
+}
+
+// exchangeSealed runs what fosite does in a successful exchange (with
+// wrongVerifier, a PKCE check that fails) and stores an access token.
+func exchangeSealed(st *Store, ctx context.Context, client *Client, records []byte, code, token string, wrongVerifier bool) error {
+	return st.WithSealedCodeExchange(ctx, records, code, code, func(ctx context.Context) error {
+		if _, err := st.GetAuthorizeCodeSession(ctx, code, emptySession()); err != nil {
+			return err
+		}
+		if _, err := st.GetPKCERequestSession(ctx, code, emptySession()); err != nil {
+			return err
+		}
+		if err := st.DeletePKCERequestSession(ctx, code); err != nil {
+			return err
+		}
+		if wrongVerifier {
+			return fosite.ErrInvalidGrant.WithHint("The code_verifier does not match the code_challenge.")
+		}
+		if err := st.InvalidateAuthorizeCodeSession(ctx, code); err != nil {
+			return err
+		}
+		if err := st.CreateAccessTokenSession(ctx, token, newRequest(client, "r-sealed", "sub", "")); err != nil {
+			return err
+		}
+		if _, err := st.GetOpenIDConnectSession(ctx, code, fosite.NewAuthorizeRequest()); err != nil {
+			return err
+		}
+		return st.DeleteOpenIDConnectSession(ctx, code)
+	})
+}
+
+// testSealedCodeExchange: a code carrying its records costs no statement at
+// /authorize and, at /token, the client's read (uncached here) and one write
+// batch; a second use of the code stores no token, is invalid_grant and
+// revokes the first use's token; a failed PKCE check spends the code, a
+// refusal before it does not.
+func testSealedCodeExchange(t *testing.T, f *fixture) {
+	client, _ := f.createClient(t, spClientSpec())
+	st, tracer := tracedStore(t, f)
+	before := tracer.Statements()
+	records := sealedCode(t, st, f.ctx, client, "r-sealed")
+	if n := tracer.Statements() - before; n != 0 {
+		t.Errorf("collecting the records sent %d statements, want 0", n)
+	}
+	var rows int
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM oauth2_requests`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d rows stored at /authorize (%v), want 0", rows, err)
+	}
+
+	before = tracer.Statements()
+	tracer.Take()
+	if err := exchangeSealed(st, f.ctx, client, records, "nv1.code-a", "token-a", false); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if n := tracer.Statements() - before; n != 3 {
+		t.Errorf("the exchange sent %d statements, want 3 (client; synchronous_commit on and the write)", n)
+	}
+	// The code's use must survive a crash: its batch commits durably.
+	sent := tracer.Take()
+	if len(sent) != 3 || len(sent[1].Args) != 1 || sent[1].Args[0] != "on" {
+		t.Errorf("the exchange sent %v, want the client's read, then synchronous_commit on and the write", sent)
+	}
+	if _, err := f.store.GetAccessTokenSession(f.ctx, "token-a", emptySession()); err != nil {
+		t.Fatalf("token of the first use: %v", err)
+	}
+	if err := exchangeSealed(st, f.ctx, client, records, "nv1.code-a", "token-b", false); !errors.Is(err, fosite.ErrInvalidGrant) {
+		t.Errorf("second use: %v, want invalid_grant", err)
+	}
+	if _, err := f.store.GetAccessTokenSession(f.ctx, "token-b", emptySession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("token of the second use: %v, want none", err)
+	}
+	if _, err := f.store.GetAccessTokenSession(f.ctx, "token-a", emptySession()); !errors.Is(err, fosite.ErrInactiveToken) {
+		t.Errorf("first token after the replay: %v, want revoked", err)
+	}
+
+	// A refusal before the PKCE check (a wrong client secret) does not
+	// spend the code; a failed PKCE check does.
+	records = sealedCode(t, st, f.ctx, client, "r-sealed")
+	refused := st.WithSealedCodeExchange(f.ctx, records, "nv1.code-c", "nv1.code-c", func(ctx context.Context) error {
+		return fosite.ErrInvalidClient
+	})
+	if !errors.Is(refused, fosite.ErrInvalidClient) {
+		t.Fatalf("refused exchange: %v", refused)
+	}
+	if err := exchangeSealed(st, f.ctx, client, records, "nv1.code-c", "token-c", true); !errors.Is(err, fosite.ErrInvalidGrant) {
+		t.Fatalf("wrong verifier: %v, want invalid_grant", err)
+	}
+	if err := exchangeSealed(st, f.ctx, client, records, "nv1.code-c", "token-c", false); !errors.Is(err, fosite.ErrInvalidGrant) {
+		t.Errorf("after a wrong verifier: %v, want the code spent", err)
+	}
+	if _, err := f.store.GetAccessTokenSession(f.ctx, "token-c", emptySession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("token after a wrong verifier: %v, want none", err)
+	}
+}
