@@ -146,7 +146,11 @@ func (l *revocationListener) stale(maxStaleness time.Duration) bool {
 }
 
 func (l *revocationListener) run(ctx context.Context) {
-	retry := retryDelays(100*time.Millisecond, 5*time.Second)
+	// At most about 3 s between attempts (2 s ± 50%): while the feed is down
+	// the server cannot know of new revocations (and /readyz fails), so it
+	// comes back soon after the database does; an attempt against a database
+	// that is down costs one refused connection.
+	retry := retryDelays(100*time.Millisecond, 2*time.Second)
 	for ctx.Err() == nil {
 		err := l.session(ctx)
 		if l.up.Swap(false) {
