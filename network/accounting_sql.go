@@ -15,6 +15,13 @@ package network
 // session ended after an instant of the last 30 seconds is still in the hot
 // table (it stays there HotRetention), so the cut and the bounds of an Open
 // that recent do not read history at all.
+//
+// Every probe by address states network_address_key(ip) =
+// network_address_key(address) beside its exact && (migration 0011): two
+// sessions can overlap only if they share that key (the /32, or the /64 of
+// an IPv6 /64 or /128), and it leads the exclusion constraint's GiST index
+// (and the history's), so a probe reads the address's few entries rather
+// than walking an inet_ops tree (about 45 µs each at 100,000 sessions).
 
 const (
 	// fastOpenSQL: $1 nas[], $2 session id[], $3 ip[]. The ordinals (from 1)

@@ -447,8 +447,19 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 		if wait := time.Until(due); wait > time.Millisecond {
 			time.Sleep(wait)
 		}
+		// An identifier first: the model changes only for what is sent.
+		sock, id, free := r.reserve()
+		if !free {
+			if preload {
+				time.Sleep(time.Millisecond) // every identifier in flight: wait for answers
+				continue
+			}
+			skipped++
+			continue
+		}
 		status, i, ok := r.model.next(r.cfg.StartShare, r.cfg.StopShare, preload)
 		if !ok {
+			sock.freeIDs <- id
 			if preload {
 				time.Sleep(time.Millisecond) // every idle subscriber busy: wait for answers
 				continue
@@ -457,7 +468,7 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 			continue
 		}
 		p := r.model.packet(r.cfg, status, i)
-		if _, sent := r.send(p, i); !sent {
+		if _, sent := r.sendOn(sock, id, p, i); !sent {
 			r.model.done(i)
 			skipped++
 			continue
@@ -493,28 +504,42 @@ func statusName(s rfc2866.AcctStatusType) string {
 
 // send puts p in flight on a socket with a free identifier.
 func (r *radiusRun) send(p *radius.Packet, sub int) (*radiusPending, bool) {
+	s, id, ok := r.reserve()
+	if !ok {
+		return nil, false
+	}
+	return r.sendOn(s, id, p, sub)
+}
+
+// reserve takes a free identifier of a socket.
+func (r *radiusRun) reserve() (*radiusSocket, byte, bool) {
 	for range len(r.sockets) {
 		s := r.sockets[r.nextSock.Add(1)%uint64(len(r.sockets))]
 		select {
 		case id := <-s.freeIDs:
-			p.Identifier = id
-			wire, err := p.Encode()
-			if err != nil {
-				s.freeIDs <- id
-				return nil, false
-			}
-			now := time.Now()
-			pending := &radiusPending{wire: wire, sub: sub, first: now, last: now, attempts: 1, answered: make(chan struct{})}
-			r.inFlight.Add(1)
-			s.mu.Lock()
-			s.pending[id] = pending
-			s.mu.Unlock()
-			_, _ = s.conn.Write(wire)
-			return pending, true
+			return s, id, true
 		default:
 		}
 	}
-	return nil, false
+	return nil, 0, false
+}
+
+// sendOn puts p in flight with a reserved identifier.
+func (r *radiusRun) sendOn(s *radiusSocket, id byte, p *radius.Packet, sub int) (*radiusPending, bool) {
+	p.Identifier = id
+	wire, err := p.Encode()
+	if err != nil {
+		s.freeIDs <- id
+		return nil, false
+	}
+	now := time.Now()
+	pending := &radiusPending{wire: wire, sub: sub, first: now, last: now, attempts: 1, answered: make(chan struct{})}
+	r.inFlight.Add(1)
+	s.mu.Lock()
+	s.pending[id] = pending
+	s.mu.Unlock()
+	_, _ = s.conn.Write(wire)
+	return pending, true
 }
 
 func (r *radiusRun) wait(ctx context.Context, p *radiusPending) bool {
