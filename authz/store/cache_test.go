@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/numverify/numverify/internal/pgtest"
+	"github.com/numverify/numverify/internal/testclock"
 )
 
 // testClientCache: a cached client is forgotten at once when deleted through
@@ -17,8 +17,8 @@ import (
 // documented staleness).
 func testClientCache(t *testing.T, f *fixture) {
 	const ttl = time.Minute
-	clock := newTestClock()
-	cached := New(f.db.Pool, f.hasher, WithClientCache(ttl), WithClock(clock.now))
+	clock := testclock.New(time.Now())
+	cached := New(f.db.Pool, f.hasher, WithClientCache(ttl), WithClock(clock.Now))
 	get := func(id string) error {
 		_, err := cached.GetClient(f.ctx, id)
 		return err
@@ -46,11 +46,11 @@ func testClientCache(t *testing.T, f *fixture) {
 		if err := get(c.ID); err != nil {
 			t.Errorf("within the TTL the cached client should still be served: %v", err)
 		}
-		clock.advance(ttl - time.Second)
+		clock.Advance(ttl - time.Second)
 		if err := get(c.ID); err != nil {
 			t.Errorf("a second before the TTL ends the cached client should still be served: %v", err)
 		}
-		clock.advance(2 * time.Second)
+		clock.Advance(2 * time.Second)
 		if err := get(c.ID); !errors.Is(err, fosite.ErrNotFound) {
 			t.Errorf("after the TTL: %v, want ErrNotFound", err)
 		}
@@ -84,24 +84,4 @@ func tracedStore(t *testing.T, f *fixture) (*Store, *pgtest.Tracer) {
 	}
 	t.Cleanup(pool.Close)
 	return New(pool, f.hasher), tracer
-}
-
-// testClock is a clock that moves only when told to.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
