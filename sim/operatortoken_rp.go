@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // The SP backend's side of a device off the mobile data path: the device
@@ -149,15 +147,11 @@ func (rp *RelyingParty) TokenRequest(ctx context.Context, form url.Values) (*Tok
 	if answer.IDToken == "" {
 		return out, nil
 	}
-	idToken, err := rp.verifier.Verify(oidc.ClientContext(ctx, rp.client(ctx)), answer.IDToken)
+	idToken, amr, err := rp.verifyIDToken(ctx, answer.IDToken)
 	if err != nil {
-		return out, &ProtocolError{Step: "token", Problem: "ID token: " + err.Error()}
+		return out, err
 	}
-	var claims struct {
-		AMR []string `json:"amr"`
-	}
-	_ = idToken.Claims(&claims)
-	out.RawIDToken, out.Subject, out.AMR = answer.IDToken, idToken.Subject, claims.AMR
+	out.RawIDToken, out.Subject, out.AMR = answer.IDToken, idToken.Subject, amr
 	return out, nil
 }
 

@@ -179,19 +179,31 @@ func (rp *RelyingParty) Exchange(ctx context.Context, code string, req AuthReque
 	if raw == "" {
 		return out, &ProtocolError{Step: "token", Problem: "no id_token in the token response"}
 	}
-	idToken, err := rp.verifier.Verify(oidc.ClientContext(ctx, rp.client(ctx)), raw)
+	idToken, amr, err := rp.verifyIDToken(ctx, raw)
 	if err != nil {
-		return out, &ProtocolError{Step: "token", Problem: "ID token: " + err.Error()}
+		return out, err
 	}
 	if idToken.Nonce != req.Nonce {
 		return out, &ProtocolError{Step: "token", Problem: "ID token nonce does not match the request's"}
 	}
+	out.RawIDToken, out.Subject, out.AMR = raw, idToken.Subject, amr
+	return out, nil
+}
+
+// verifyIDToken verifies an ID token from the token endpoint and reads its
+// amr claim.
+func (rp *RelyingParty) verifyIDToken(ctx context.Context, raw string) (*oidc.IDToken, []string, error) {
+	idToken, err := rp.verifier.Verify(oidc.ClientContext(ctx, rp.client(ctx)), raw)
+	if err != nil {
+		return nil, nil, &ProtocolError{Step: "token", Problem: "ID token: " + err.Error()}
+	}
 	var claims struct {
 		AMR []string `json:"amr"`
 	}
-	_ = idToken.Claims(&claims)
-	out.RawIDToken, out.Subject, out.AMR = raw, idToken.Subject, claims.AMR
-	return out, nil
+	if err := idToken.Claims(&claims); err != nil {
+		return nil, nil, &ProtocolError{Step: "token", Problem: "ID token claims: " + err.Error()}
+	}
+	return idToken, claims.AMR, nil
 }
 
 // ProtocolError is an answer that arrived but breaks the protocol (a missing
