@@ -40,17 +40,17 @@ func (s *Server) handleVerify(c echo.Context, p principal) error {
 	}
 	// One of the token's false answers is taken before the answer is known
 	// (limits.go); a true answer, or none, gives it back.
-	release, capped := s.failures.reserve(p)
+	giveBack, capped := s.failures.reserve(p)
 	if capped != nil {
 		return capped
 	}
 	if err := s.consume(req.Context(), p); err != nil {
-		release()
+		giveBack()
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	if vr.matches(p.phoneNumber, d) {
-		release()
+		giveBack()
 		return c.JSONBlob(http.StatusOK, verifiedTrue)
 	}
 	return c.JSONBlob(http.StatusOK, verifiedFalse)

@@ -46,7 +46,7 @@ func (s *Store) CreateBackchannelRequest(ctx context.Context, authReqID string, 
 		INSERT INTO ciba_requests (auth_req_id_hash, client_id, msisdn, subject, scopes, amr, denied,
 			created_at, ready_at, expires_at, poll_interval)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		backchannelKey(authReqID), r.ClientID, r.MSISDN, r.Subject, nonNilStrings(r.Scopes), r.AMR, r.Denied,
+		backchannelKey(authReqID), r.ClientID, r.MSISDN, r.Subject, nonNil(r.Scopes), r.AMR, r.Denied,
 		r.CreatedAt, r.ReadyAt, r.ExpiresAt, int32(r.Interval/time.Second))
 	if err != nil {
 		return fmt.Errorf("create CIBA request: %w", pg.MapError(err))
@@ -99,13 +99,6 @@ func (s *Store) MarkBackchannelIssued(ctx context.Context, authReqID string, at 
 		return ErrNotFound
 	}
 	return nil
-}
-
-func nonNilStrings(v []string) []string {
-	if v == nil {
-		return []string{}
-	}
-	return v
 }
 
 // The grants of logins through a TS.43 operator token a client may be

@@ -108,7 +108,7 @@ type redeemMode int
 const (
 	withoutTx        redeemMode = iota // fosite alone
 	withTokenTx                        // in Store.WithTokenTx
-	withCodeExchange                   // in Store.WithCodeExchange
+	withCodeExchange                   // in Store.WithSealedCodeExchange
 	withSealedCode                     // in Store.WithSealedCodeExchange (as handleToken)
 )
 

@@ -39,7 +39,7 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // it inactive only if it was active, so two redemptions cannot both succeed.
 // The loser gets fosite.ErrInvalidatedAuthorizeCode (fosite.ErrNotFound for
 // an unknown code). It commits durably: a redemption lost to a crash would
-// let the code be used again. In a code exchange (WithCodeExchange) the
+// let the code be used again. In a code exchange (WithSealedCodeExchange) the
 // redemption is written with the exchange's other writes.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
 	key := rowKey{kindCode, string(hashSignature(signature))}

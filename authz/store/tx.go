@@ -41,6 +41,16 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if unitFrom(ctx) != nil {
 		return ctx, nil
 	}
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// begin starts a transaction: a savepoint inside the one in ctx, else one
+// on the pool.
+func (s *Store) begin(ctx context.Context) (pgx.Tx, error) {
 	var tx pgx.Tx
 	var err error
 	if parent := txFrom(ctx); parent != nil {
@@ -49,9 +59,9 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 		tx, err = s.pool.Begin(ctx)
 	}
 	if err != nil {
-		return ctx, fmt.Errorf("begin transaction: %w", pg.MapError(err))
+		return nil, fmt.Errorf("begin transaction: %w", pg.MapError(err))
 	}
-	return context.WithValue(ctx, txKey{}, tx), nil
+	return tx, nil
 }
 
 // ErrNoTransaction is returned by Commit and Rollback when the context
@@ -94,7 +104,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 
 // WithTokenTx runs one token-endpoint exchange (fosite's NewAccessRequest
 // followed by NewAccessResponse) in a transaction; the provider calls it for
-// every grant but the authorization code's (WithCodeExchange). Inside it the
+// every grant but the authorization code's (WithSealedCodeExchange). Inside it the
 // read of an authorization code locks the code's row until the exchange
 // commits, so of concurrent redemptions of one code exactly one issues
 // tokens and every other one finds the code used: fosite answers those
@@ -123,16 +133,9 @@ func (s *Store) WithTokenTx(ctx context.Context, fn func(ctx context.Context) er
 // inDurableTx runs fn in a transaction (nested in the one in ctx, if any)
 // that commits synchronously whatever the server's default.
 func (s *Store) inDurableTx(ctx context.Context, fn func(ctx context.Context, db querier) error) error {
-	parent := txFrom(ctx)
-	var tx pgx.Tx
-	var err error
-	if parent != nil {
-		tx, err = parent.Begin(ctx)
-	} else {
-		tx, err = s.pool.Begin(ctx)
-	}
+	tx, err := s.begin(ctx)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", pg.MapError(err))
+		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if _, err := tx.Exec(ctx, sqlSynchronousCommit, "on"); err != nil {

@@ -122,7 +122,9 @@ func TestOnePurgerAtATime(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer other.Release()
-		other.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey)
+		if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+			t.Fatal(err)
+		}
 		p := NewPurger(replica(), Tasks(lifetimes))
 		if _, err := p.Once(ctx); !errors.Is(err, ErrBusy) {
 			t.Fatalf("Once while another holds the lock: %v, want ErrBusy", err)
@@ -130,7 +132,9 @@ func TestOnePurgerAtATime(t *testing.T) {
 		if n := count(t, db.Pool, "revoked_tokens"); n != 10 {
 			t.Fatalf("%d rows left, want all 10: a busy purger must not delete", n)
 		}
-		other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey)
+		if _, err := other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := p.Once(ctx); err != nil {
 			t.Fatalf("Once after the lock was released: %v", err)
 		}

@@ -30,8 +30,13 @@ func TestOperatorTokensAndCIBARequestsExpire(t *testing.T) {
 		}
 		for rows.Next() {
 			var m string
-			rows.Scan(&m)
+			if err := rows.Scan(&m); err != nil {
+				t.Fatal(err)
+			}
 			left = append(left, m)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
 		}
 		if len(left) != 1 || left[0] != "live" {
 			t.Errorf("%s kept %v, want [live]", table, left)

@@ -189,10 +189,12 @@ func TestEnsureKeysAddsMissingAlgorithm(t *testing.T) {
 	s := newStore(t, db, randomKey(t))
 	var old [3]jose.JSONWebKey
 	var err error
-	old[0], _ = newSigningKey(jose.RS256)
-	old[1], _ = newEncryptionKey()
-	if old[2], err = newDirectKey(); err != nil {
-		t.Fatal(err)
+	for i, make := range []func() (jose.JSONWebKey, error){
+		func() (jose.JSONWebKey, error) { return newSigningKey(jose.RS256) }, newEncryptionKey, newDirectKey,
+	} {
+		if old[i], err = make(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	err = s.inLockedTx(ctx, func(tx pgx.Tx) error {
 		for i, use := range []string{useSig, useEnc, useSecret} {
