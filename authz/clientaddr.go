@@ -88,9 +88,6 @@ type addressSource struct {
 
 func newAddressSource(cfg Config) addressSource {
 	a := addressSource{from: cfg.ClientAddressFrom, trusted: trustedProxies(cfg.TrustedProxies)}
-	if a.from == "" {
-		a.from = AddressFromPeer
-	}
 	if cfg.ClientPortHeader != "" {
 		a.portHeader = http.CanonicalHeaderKey(cfg.ClientPortHeader)
 	}

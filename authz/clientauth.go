@@ -77,17 +77,6 @@ func (a *clientAuthentication) authenticate(ctx context.Context, r *http.Request
 	return nil, err
 }
 
-// assertionClaims are the claims of a client assertion read before fosite
-// verifies its signature.
-type assertionClaims struct {
-	Issuer   string           `json:"iss"`
-	Subject  string           `json:"sub"`
-	ID       string           `json:"jti"`
-	Audience json.RawMessage  `json:"aud"`
-	IssuedAt *jwt.NumericDate `json:"iat"`
-	Expiry   *jwt.NumericDate `json:"exp"`
-}
-
 // checkAssertion refuses an assertion whose aud is not the issuer alone,
 // without iat and exp or whose exp is more than maxAssertionLifetime after
 // iat, or whose iss, sub or jti is not clean text (they name a client row
@@ -136,8 +125,8 @@ func onlyAudience(aud json.RawMessage, issuer string) bool {
 
 // unverifiedAssertionClaims returns the claims of a compact JWS, unverified;
 // iat and exp are required.
-func unverifiedAssertionClaims(token string) (assertionClaims, error) {
-	var claims assertionClaims
+func unverifiedAssertionClaims(token string) (clientJWTClaims, error) {
+	var claims clientJWTClaims
 	parsed, err := jwt.ParseSigned(token, assertionAlgorithms)
 	if err != nil {
 		return claims, err

@@ -46,7 +46,6 @@ type backchannel struct {
 	consent  Consent // nil: everyone consents
 	now      func() time.Time
 	jtis     jtiRecorder
-	issuer   string
 }
 
 // redeem turns login_hint or sub "operatortoken:<token>" into the MSISDN:
@@ -171,7 +170,8 @@ func verifyClientJWT(client fosite.Client, raw string, out ...any) error {
 }
 
 // clientJWTClaims are the registered claims of a JWT a client signs (a
-// JWT-bearer assertion, a CIBA signed authentication request).
+// client assertion, a JWT-bearer assertion, a CIBA signed authentication
+// request).
 type clientJWTClaims struct {
 	Issuer    string           `json:"iss"`
 	Subject   string           `json:"sub"`
@@ -234,10 +234,10 @@ func backchannelSession(sess *Session, subject, msisdn, amr string, requestedAt,
 }
 
 // newBackchannel gathers the operator-token grants' collaborators.
-func newBackchannel(cfg Config, deps Deps, subjects subjects, now func() time.Time) *backchannel {
+func newBackchannel(deps Deps, subjects subjects, now func() time.Time) *backchannel {
 	tokens := deps.OperatorTokens
 	if tokens == nil {
 		tokens, _ = deps.Resolver.(network.OperatorTokenRedeemer)
 	}
-	return &backchannel{tokens: tokens, subjects: subjects, consent: deps.Consent, now: now, jtis: deps.Store, issuer: cfg.Issuer}
+	return &backchannel{tokens: tokens, subjects: subjects, consent: deps.Consent, now: now, jtis: deps.Store}
 }

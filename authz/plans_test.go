@@ -41,7 +41,9 @@ func TestLoginStatementsUseTheirKeys(t *testing.T) {
 	t.Run("plans cached while the tables were small", func(t *testing.T) {
 		p := recordLoginStatements(t)
 		var reltuples float64
-		p.conn.QueryRow(p.ctx, `SELECT reltuples FROM pg_class WHERE relname = 'oauth2_requests'`).Scan(&reltuples)
+		if err := p.conn.QueryRow(p.ctx, `SELECT reltuples FROM pg_class WHERE relname = 'oauth2_requests'`).Scan(&reltuples); err != nil {
+			t.Fatal(err)
+		}
 		if reltuples >= 0 {
 			t.Fatalf("oauth2_requests was analyzed (reltuples %v): this case needs a never-analyzed table", reltuples)
 		}

@@ -50,7 +50,7 @@ const (
 // allowClient is the per-client abuse limit of the token endpoint, applied
 // once a client has authenticated.
 // backchannel serves the operator-token grants (JWT-bearer, CIBA).
-func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, allowClient func(string) (bool, time.Duration), backchannel *backchannel) (*fosite.Fosite, *sealedCodes) {
+func newProvider(cfg Config, st *store.Store, keys Keys, allowClient func(string) (bool, time.Duration), backchannel *backchannel) (*fosite.Fosite, *sealedCodes) {
 	tokenURL := cfg.Issuer + "/token"
 	conf := &fositeConfig{tokenURLs: []string{tokenURL, cfg.Issuer}, Config: &fosite.Config{
 		IDTokenIssuer:         cfg.Issuer,
@@ -73,7 +73,7 @@ func newProvider(cfg Config, st *store.Store, hasher fosite.Hasher, keys Keys, a
 		// The login is silent: prompt=none is the only prompt (handleAuthorize
 		// sets it).
 		AllowedPromptValues: []string{"none"},
-		ClientSecretsHasher: hasher,
+		ClientSecretsHasher: st.SecretHasher(),
 		GlobalSecret:        keystore.DeriveKey(cfg.SecretsKey, labelTokenHMAC),
 		TokenEntropy:        32,
 		// state is the client's CSRF value, opaque to this server (RFC 6749

@@ -99,8 +99,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		limits:   newLimits(cfg, deps.Now),
 		metrics:  newMetrics(deps.Registerer),
 	}
-	s.backchannel = newBackchannel(cfg, deps, s.subjects, s.limits.now)
-	s.provider, s.codes = newProvider(cfg, deps.Store, deps.Store.SecretHasher(), deps.Keys, func(clientID string) (bool, time.Duration) {
+	s.backchannel = newBackchannel(deps, s.subjects, s.limits.now)
+	s.provider, s.codes = newProvider(cfg, deps.Store, deps.Keys, func(clientID string) (bool, time.Duration) {
 		return s.allowClient(clientID, "token")
 	}, s.backchannel)
 	metadata, err := newMetadata(cfg).marshal()
