@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/internal/phone"
 )
@@ -177,7 +175,7 @@ func (e AccountingEvent) validate() error {
 	case e.APN == "" || e.RAT == "":
 		return fmt.Errorf("%w: apn and rat required", ErrInvalid)
 	}
-	return checkUnicast(e.IP)
+	return CheckUnicast(e.IP)
 }
 
 // PurgeAccountingStops forgets the Stops without a session remembered
@@ -204,13 +202,6 @@ func (s *Store) CountOpenSessions(ctx context.Context) (int64, error) {
 // OpenSessionsOfNAS returns the sessions a NAS reported open and did not
 // close (for the load generator's check against its model).
 func (s *Store) OpenSessionsOfNAS(ctx context.Context, nas string) ([]Session, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+sessionColumns+` FROM network_sessions WHERE nas = $1 AND upper_inf(period)`, nas)
-	if err != nil {
-		return nil, fmt.Errorf("open sessions of a NAS: %w", pg.MapError(err))
-	}
-	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
-	if err != nil {
-		return nil, fmt.Errorf("open sessions of a NAS: %w", pg.MapError(err))
-	}
-	return sessions, nil
+	return s.querySessions(ctx, "open sessions of a NAS",
+		`SELECT `+sessionColumns+` FROM network_sessions WHERE nas = $1 AND upper_inf(period)`, nas)
 }

@@ -28,17 +28,17 @@ type attachBody struct {
 	IMSI   string `json:"imsi"`
 }
 
-// handleAttach: POST /sessions {msisdn, ip?, ports?, pool?, apn?, rat?, imsi?} → 201 session.
-func (a *Admin) handleAttach(c echo.Context) error {
+// decodeBody reads the request's one JSON object (of known fields only)
+// into v; what names it in the 4xx answers.
+func decodeBody(c echo.Context, what string, v any) error {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
 		if media, _, err := mime.ParseMediaType(ct); err != nil || media != echo.MIMEApplicationJSON {
 			return &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json"}
 		}
 	}
-	var body attachBody
 	decoder := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
 	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&body); err != nil {
+	if err := decoder.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return badRequest("a JSON body is required")
 		}
@@ -46,10 +46,19 @@ func (a *Admin) handleAttach(c echo.Context) error {
 		if errors.As(err, &tooLarge) {
 			return &apiError{http.StatusRequestEntityTooLarge, "payload_too_large", "the body is too large"}
 		}
-		return badRequest("the body is not a valid session request: %s", jsonProblem(err))
+		return badRequest("the body is not a valid %s: %s", what, jsonProblem(err))
 	}
 	if decoder.More() {
 		return badRequest("the body must hold one JSON object")
+	}
+	return nil
+}
+
+// handleAttach: POST /sessions {msisdn, ip?, ports?, pool?, apn?, rat?, imsi?} → 201 session.
+func (a *Admin) handleAttach(c echo.Context) error {
+	var body attachBody
+	if err := decodeBody(c, "session request", &body); err != nil {
+		return err
 	}
 	session, err := a.store.Attach(c.Request().Context(), AttachRequest{
 		MSISDN: body.MSISDN, IP: body.IP, Ports: body.Ports, Pool: PoolKind(body.Pool),

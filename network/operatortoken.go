@@ -5,12 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -155,26 +152,9 @@ type operatorTokenAnswer struct {
 // 201 {token, expires_in, expires_at}. For an entitlement server that has
 // authenticated the subscriber's SIM itself (EAP-AKA).
 func (a *Admin) handleMintOperatorToken(c echo.Context) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		if media, _, err := mime.ParseMediaType(ct); err != nil || media != echo.MIMEApplicationJSON {
-			return &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json"}
-		}
-	}
 	var body operatorTokenBody
-	decoder := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(&body); err != nil {
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-			return badRequest("a JSON body is required")
-		case errors.As(err, &tooLarge):
-			return &apiError{http.StatusRequestEntityTooLarge, "payload_too_large", "the body is too large"}
-		}
-		return badRequest("the body is not a valid operator token request: %s", jsonProblem(err))
-	}
-	if decoder.More() {
-		return badRequest("the body must hold one JSON object")
+	if err := decodeBody(c, "operator token request", &body); err != nil {
+		return err
 	}
 	token, expiresAt, err := a.store.MintOperatorToken(c.Request().Context(), body.MSISDN, body.ClientID)
 	if err != nil {

@@ -167,7 +167,7 @@ func (spec *attachSpec) setAddress(r AttachRequest) error {
 	if err != nil {
 		return err
 	}
-	if err := checkUnicast(ip); err != nil {
+	if err := CheckUnicast(ip); err != nil {
 		return err
 	}
 	ports := AllPorts

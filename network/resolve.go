@@ -84,13 +84,5 @@ LIMIT 2`, addr, at)
 }
 
 func (s *Store) lookup(ctx context.Context, sql string, addr netip.Addr, at time.Time) ([]Session, error) {
-	rows, err := s.db.Query(ctx, sql, addr, at)
-	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", pg.MapError(err))
-	}
-	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
-	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", pg.MapError(err))
-	}
-	return sessions, nil
+	return s.querySessions(ctx, "lookup", sql, addr, at)
 }

@@ -146,7 +146,7 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]Session, error) {
 		msisdn = &normalized
 	}
 	// History (closed sessions) only when asked for.
-	rows, err := s.db.Query(ctx, `
+	return s.querySessions(ctx, "list sessions", `
 SELECT `+sessionColumns+` FROM (
     SELECT * FROM (SELECT `+historyColumns+` FROM network_sessions
         WHERE ($1::text IS NULL OR msisdn = $1) AND ($2 OR upper_inf(period))
@@ -158,12 +158,18 @@ SELECT `+sessionColumns+` FROM (
 ) AS sessions
 ORDER BY lower(period) DESC, id DESC
 LIMIT $3`, msisdn, f.All, limit)
+}
+
+// querySessions runs sql, a query of sessionColumns, and scans its rows;
+// errors say what failed.
+func (s *Store) querySessions(ctx context.Context, what, sql string, args ...any) ([]Session, error) {
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", pg.MapError(err))
+		return nil, fmt.Errorf("%s: %w", what, pg.MapError(err))
 	}
 	sessions, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Session, error) { return scanSession(row) })
 	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", pg.MapError(err))
+		return nil, fmt.Errorf("%s: %w", what, pg.MapError(err))
 	}
 	return sessions, nil
 }

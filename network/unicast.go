@@ -19,10 +19,10 @@ var (
 	}
 )
 
-// checkUnicast refuses a session address that is not a unicast address:
+// CheckUnicast refuses a session address that is not a unicast address:
 // unspecified (0.0.0.0, ::), multicast (link-local multicast included) or
 // the limited broadcast 255.255.255.255.
-func checkUnicast(p netip.Prefix) error {
+func CheckUnicast(p netip.Prefix) error {
 	addr := p.Addr()
 	switch {
 	case addr.IsUnspecified():

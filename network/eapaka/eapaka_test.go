@@ -183,7 +183,10 @@ func TestResynchronisation(t *testing.T) {
 		peer := &Peer{Identity: testIdentity, SIM: sim, SQN: 100}
 		challenge, request := NewChallenge(testIdentity, 1, testVector(t, sim, 50, 9))
 		response, _, _ := peer.Handle(request)
-		verdict, _ := challenge.Verify(response)
+		verdict, err := challenge.Verify(response)
+		if err != nil || !verdict.Resync {
+			t.Fatalf("server: %+v, %v; want resync", verdict, err)
+		}
 		verdict.AUTS[0] ^= 0x40 // claims another SQN_MS
 		if _, err := sim.Resynchronise(challenge.Vector.RAND, verdict.AUTS); !errors.Is(err, milenage.ErrMACFailure) {
 			t.Errorf("forged AUTS: %v, want ErrMACFailure", err)

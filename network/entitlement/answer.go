@@ -71,17 +71,7 @@ func (s *Server) resynchronise(w http.ResponseWriter, ctx context.Context, id st
 		s.eapFailure(w, "resync_exhausted", identifier)
 		return
 	}
-	sim, err := s.sims.Get(ctx, sess.imsi)
-	if err != nil {
-		s.unavailable(w, err)
-		return
-	}
-	cipher, err := sim.cipher()
-	if err != nil {
-		s.unavailable(w, err)
-		return
-	}
-	sqnMS, err := cipher.Resynchronise(sess.challenge.Vector.RAND, auts)
+	sqnMS, err := sess.cipher.Resynchronise(sess.challenge.Vector.RAND, auts)
 	if err != nil {
 		s.eapFailure(w, "bad_auts", identifier)
 		return
@@ -108,12 +98,7 @@ func (s *Server) resynchronise(w http.ResponseWriter, ctx context.Context, id st
 // issue mints the operator token for the SIM's MSISDN and the session's
 // client, and answers TS.43's AcquireTemporaryToken characteristic.
 func (s *Server) issue(w http.ResponseWriter, ctx context.Context, sess *session) {
-	sim, err := s.sims.Get(ctx, sess.imsi)
-	if err != nil {
-		s.unavailable(w, err)
-		return
-	}
-	token, expiresAt, err := s.tokens.MintOperatorToken(ctx, sim.MSISDN, sess.clientID)
+	token, expiresAt, err := s.tokens.MintOperatorToken(ctx, sess.msisdn, sess.clientID)
 	if err != nil {
 		s.unavailable(w, err)
 		return

@@ -202,7 +202,7 @@ func (s *Server) challenge(ctx context.Context, sess *session, identifier uint8)
 	var rnd [milenage.RANDSize]byte
 	rand.Read(rnd[:])
 	challenge, request := eapaka.NewChallenge(sess.identity, identifier, cipher.Vector(rnd, sim.SQN, s.amf))
-	sess.challenge = challenge
+	sess.challenge, sess.msisdn, sess.cipher = challenge, sim.MSISDN, cipher
 	return request, nil
 }
 

@@ -200,6 +200,17 @@ func (h *harness) exchange(t *testing.T) (*http.Client, []byte, *eapaka.Peer) {
 	return client, packet, peer
 }
 
+// answerChallenge is the peer's response to challenge; the test stops unless
+// the peer answered it (so a refusal seen later is the server's).
+func answerChallenge(t *testing.T, peer *eapaka.Peer, challenge []byte) []byte {
+	t.Helper()
+	response, outcome, err := peer.Handle(challenge)
+	if err != nil || outcome != eapaka.PeerChallengeAnswered {
+		t.Fatalf("peer: outcome %v, %v; want the challenge answered", outcome, err)
+	}
+	return response
+}
+
 // post sends body (a JSON object, or an EAP packet as an EAP relay body)
 // and returns the status and the EAP packet answered, if any.
 func (h *harness) post(t *testing.T, client *http.Client, contentType string, body any) (int, []byte) {
@@ -258,7 +269,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("replayed challenge response", func(t *testing.T) {
 		h := newHarness(t)
 		client, challenge, peer := h.exchange(t)
-		response, _, _ := peer.Handle(challenge)
+		response := answerChallenge(t, peer, challenge)
 		if status, _ := h.post(t, client, entitlement.ContentTypeEAPRelay, response); status != http.StatusOK {
 			t.Fatalf("first answer: HTTP %d", status)
 		}
@@ -272,7 +283,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("altered AT_MAC", func(t *testing.T) {
 		h := newHarness(t)
 		client, challenge, peer := h.exchange(t)
-		response, _, _ := peer.Handle(challenge)
+		response := answerChallenge(t, peer, challenge)
 		response[len(response)-1] ^= 1
 		status, packet := h.post(t, client, entitlement.ContentTypeEAPRelay, response)
 		expectEAPFailure(t, "altered AT_MAC", status, packet)
@@ -283,7 +294,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("expired session", func(t *testing.T) {
 		h := newHarness(t)
 		client, challenge, peer := h.exchange(t)
-		response, _, _ := peer.Handle(challenge)
+		response := answerChallenge(t, peer, challenge)
 		h.clock.Advance(entitlement.DefaultSessionTTL + time.Second)
 		status, packet := h.post(t, client, entitlement.ContentTypeEAPRelay, response)
 		expectEAPFailure(t, "expired session", status, packet)
@@ -291,7 +302,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("no session cookie", func(t *testing.T) {
 		h := newHarness(t)
 		_, challenge, peer := h.exchange(t)
-		response, _, _ := peer.Handle(challenge)
+		response := answerChallenge(t, peer, challenge)
 		status, packet := h.post(t, http.DefaultClient, entitlement.ContentTypeEAPRelay, response)
 		expectEAPFailure(t, "no cookie", status, packet)
 	})

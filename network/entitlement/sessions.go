@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/numverify/numverify/internal/milenage"
 	"github.com/numverify/numverify/network/eapaka"
 )
 
@@ -18,6 +19,8 @@ type session struct {
 	clientID         string
 	operationTargets string
 	challenge        *eapaka.Challenge
+	msisdn           string           // the SIM's, read with the challenge
+	cipher           *milenage.Cipher // the SIM's, to check AUTS
 	resyncs          int
 	expires          time.Time
 }

@@ -447,8 +447,7 @@ func addressesOf(p *radius.Packet) ([]netip.Prefix, string) {
 		return nil, reasonMissingAddress
 	}
 	for _, a := range addresses {
-		ip := a.Addr()
-		if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		if !a.Addr().IsValid() || network.CheckUnicast(a) != nil {
 			return nil, reasonUnsupportedAddress
 		}
 	}
