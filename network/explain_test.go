@@ -2,9 +2,10 @@ package network
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/numverify/numverify/internal/pgtest"
 )
 
 // TestResolveUsesIndex shows, on a table of a few thousand analysed rows
@@ -25,17 +26,8 @@ func TestResolveUsesIndex(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var raw []byte
-			err := store.db.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+resolveSQL,
-				netipAddr(tt.addr), tt.port, tt.at).Scan(&raw)
-			if err != nil {
-				t.Fatalf("EXPLAIN: %v", err)
-			}
-			var plans []struct{ Plan planNode }
-			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-				t.Fatalf("EXPLAIN output %s: %v", raw, err)
-			}
-			nodes := plans[0].Plan.flatten()
+			plan, raw := pgtest.Explain(context.Background(), t, store.db, resolveSQL, netipAddr(tt.addr), tt.port, tt.at)
+			nodes := plan.Nodes()
 			usesIndex := false
 			for _, n := range nodes {
 				if n.NodeType == "Seq Scan" {
@@ -50,18 +42,4 @@ func TestResolveUsesIndex(t *testing.T) {
 			}
 		})
 	}
-}
-
-type planNode struct {
-	NodeType  string     `json:"Node Type"`
-	IndexName string     `json:"Index Name"`
-	Plans     []planNode `json:"Plans"`
-}
-
-func (n planNode) flatten() []planNode {
-	out := []planNode{n}
-	for _, child := range n.Plans {
-		out = append(out, child.flatten()...)
-	}
-	return out
 }
