@@ -639,6 +639,8 @@ func (s *Server) keepHouse(ctx context.Context) {
 	for {
 		if n, err := s.store.CountOpenSessions(ctx); err == nil {
 			s.metrics.sessions.Set(float64(n))
+		} else if ctx.Err() == nil { // the gauge keeps its last value: say why
+			s.cfg.Logger.Warn("radius: count open sessions", "err", err)
 		}
 		if _, err := s.store.PurgeAccountingStops(ctx, s.cfg.Now().Add(-s.cfg.RememberStops)); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("radius: purge remembered stops", "err", err)
