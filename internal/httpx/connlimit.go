@@ -57,10 +57,12 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			return conn, nil
 		}
 		if !l.acquire(peer) {
-			conn.Close()
+			// Counted before the close: whoever sees the connection end
+			// (a client, a test) then also sees it counted.
 			if l.limit.Rejected != nil {
 				l.limit.Rejected.Inc()
 			}
+			conn.Close()
 			continue
 		}
 		return &limitedConn{Conn: conn, release: func() { l.release(peer) }}, nil
