@@ -254,6 +254,16 @@ func FuzzForwarded(f *testing.F) {
 // mentions reports whether some token of the header text parses as a (also
 // non-canonical, bracketed, ported or IPv4-mapped) form of a.
 func mentions(s string, a netip.Addr) bool {
+	// A quoted-pair (RFC 7230 §3.2.6) stands for the character after the
+	// backslash: `"\1.2.3.4"` names 1.2.3.4.
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	s = b.String()
 	for _, token := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(",; =\"\t", r) }) {
 		if ap, err := netip.ParseAddrPort(token); err == nil && ap.Addr().Unmap() == a {
 			return true
