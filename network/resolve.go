@@ -21,12 +21,34 @@ const resolveSQL = `SELECT ` + sessionColumns + ` FROM network_sessions
 WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
 LIMIT 1`
 
-// resolveHistorySQL is the same question of the history, for an instant in
-// the past: only the partitions of the days that ended after it are read
-// (each through its GiST index, led by the address key as well).
-const resolveHistorySQL = `SELECT ` + sessionColumns + ` FROM network_session_history
+// resolveHistorySQL is the same question of both tables at once, for an
+// instant in the past (one round trip): the hot table first, then only the
+// history partitions of the days that ended after it (each through its GiST
+// index, led by the address key as well). The Append stops at the first row.
+const resolveHistorySQL = `(SELECT ` + sessionColumns + ` FROM network_sessions
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
+LIMIT 1)
+UNION ALL
+(SELECT ` + sessionColumns + ` FROM network_session_history
 WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz AND upper(period) > $3::timestamptz
+LIMIT 1)
 LIMIT 1`
+
+// lookupSQL and lookupHistorySQL answer an address without a port: at most
+// two sessions (two mean it was shared behind CGNAT then).
+const (
+	lookupSQL = `SELECT ` + sessionColumns + ` FROM network_sessions
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz
+LIMIT 2`
+	lookupHistorySQL = `(SELECT ` + sessionColumns + ` FROM network_sessions
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz
+LIMIT 2)
+UNION ALL
+(SELECT ` + sessionColumns + ` FROM network_session_history
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz AND upper(period) > $2::timestamptz
+LIMIT 2)
+LIMIT 2`
+)
 
 // past says whether at is old enough for its holder to have left the hot
 // table: a session ended at least HotRetention ago before it moves to
@@ -42,10 +64,11 @@ func (s *Store) Resolve(ctx context.Context, addr netip.Addr, port uint16, at ti
 		return Session{}, ErrNotFound
 	}
 	addr = addr.Unmap().WithZone("")
-	session, err := scanSession(s.db.QueryRow(ctx, resolveSQL, addr, int32(port), at))
-	if errors.Is(err, pgx.ErrNoRows) && past(at) {
-		session, err = scanSession(s.db.QueryRow(ctx, resolveHistorySQL, addr, int32(port), at))
+	sql := resolveSQL
+	if past(at) {
+		sql = resolveHistorySQL
 	}
+	session, err := scanSession(s.db.QueryRow(ctx, sql, addr, int32(port), at))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}
@@ -63,14 +86,11 @@ func (s *Store) LookupAddress(ctx context.Context, addr netip.Addr, at time.Time
 		return Session{}, ErrNotFound
 	}
 	addr = addr.Unmap().WithZone("")
-	sessions, err := s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_sessions
-WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz
-LIMIT 2`, addr, at)
-	if err == nil && len(sessions) == 0 && past(at) {
-		sessions, err = s.lookup(ctx, `SELECT `+sessionColumns+` FROM network_session_history
-WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND period @> $2::timestamptz AND upper(period) > $2::timestamptz
-LIMIT 2`, addr, at)
+	sql := lookupSQL
+	if past(at) {
+		sql = lookupHistorySQL
 	}
+	sessions, err := s.lookup(ctx, sql, addr, at)
 	if err != nil {
 		return Session{}, err
 	}
