@@ -55,7 +55,7 @@ func commands() []command {
 			cmd: &spAssertCommand{}},
 		{name: "bench", summary: "load generator: many devices, each from its own loopback address, through the flow or verify alone, in a closed or open loop",
 			cmd: &benchCommand{}},
-		{name: "janitor", summary: "delete expired codes, tokens, used jtis, revocations, retired keys and old closed network sessions, in bounded batches",
+		{name: "janitor", summary: "delete expired codes, tokens, used jtis, revocations and retired keys in bounded batches; move closed network sessions to history and drop its partitions past retention",
 			cmd: &janitorCommand{}},
 		{name: "healthcheck", summary: "exit 0 when the URL answers 2xx (for container health checks)", cmd: &healthcheckCommand{}},
 	}

@@ -1,5 +1,5 @@
 // Package janitor deletes expired rows (codes, tokens, used jtis, revocations,
-// retired keys, closed network sessions past retention) in bounded batches,
+// retired keys, operator tokens, CIBA requests) in bounded batches,
 // each its own short statement, so it never holds long locks or bloats one
 // transaction. Tasks (tasks.go) is the one place where each table's expiry
 // is known; the servers run a Purger on a timer (`numverify serve`), and

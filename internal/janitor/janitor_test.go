@@ -14,7 +14,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-var lifetimes = Lifetimes{AccessToken: 5 * time.Minute, ClockSkew: 30 * time.Second, SessionRetention: 30 * 24 * time.Hour}
+var lifetimes = Lifetimes{AccessToken: 5 * time.Minute, ClockSkew: 30 * time.Second}
 
 // Each table keeps what has not expired, or expired within its margin, and
 // loses the rest, in bounded batches. The purger's clock is an hour ahead:
@@ -63,11 +63,6 @@ func TestTasksDeleteOnlyWhatExpired(t *testing.T) {
 	db.Exec(t, `INSERT INTO revoked_clients (client_id, revoked_before, expires_at) VALUES ('live', $1, $2), ('old', $1, $3)`,
 		at(-time.Hour), at(-29*time.Second), at(-31*time.Second))
 	want = append(want, row{"revoked_clients", "live", true}, row{"revoked_clients", "old", false})
-	db.Exec(t, `INSERT INTO network_sessions (msisdn, ip, period) VALUES
-		('+33612345678', '127.10.0.1', tstzrange($1, $2)),
-		('+33612345679', '127.10.0.2', tstzrange($1, $3)),
-		('+33612345670', '127.10.0.3', tstzrange($1, NULL))`, at(-40*24*time.Hour), at(-31*24*time.Hour), at(-29*24*time.Hour))
-	want = append(want, row{"network_sessions", "+33612345678", false}, row{"network_sessions", "+33612345679", true}, row{"network_sessions", "+33612345670", true})
 	db.Exec(t, `INSERT INTO keys (kid, use, alg, private_jwk, sealed_for, retire_at) VALUES
 		('active', 'sig', 'ES256', '\x00', 'authz', NULL), ('retiring', 'sig', 'ES256', '\x00', 'authz', $1),
 		('retired', 'sig', 'ES256', '\x00', 'authz', $2)`, at(time.Second), at(-time.Second))
@@ -85,7 +80,7 @@ func TestTasksDeleteOnlyWhatExpired(t *testing.T) {
 			t.Errorf("used access tokens: %+v, want 251 rows in 3 batches", r)
 		}
 	}
-	keyColumn := map[string]string{"oauth2_requests": "request_id", "revoked_clients": "client_id", "network_sessions": "msisdn", "keys": "kid"}
+	keyColumn := map[string]string{"oauth2_requests": "request_id", "revoked_clients": "client_id", "keys": "kid"}
 	for _, w := range want {
 		column := keyColumn[w.table]
 		if column == "" {

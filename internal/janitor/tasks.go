@@ -16,9 +16,6 @@ type Lifetimes struct {
 	// (--resource-clock-skew): a token is accepted that long after it
 	// expired, so what refuses it must stay that long too.
 	ClockSkew time.Duration
-	// SessionRetention is how long closed network sessions are kept (who
-	// held which address when); zero leaves them alone.
-	SessionRetention time.Duration
 }
 
 // Tasks is what expires and when, table by table: the only place that knows.
@@ -40,7 +37,10 @@ type Lifetimes struct {
 //     jtis go at their expiry: nothing accepts them afterwards;
 //   - a retired key goes once retired: the key store no longer loads it.
 func Tasks(l Lifetimes) []Task {
-	tasks := []Task{
+	// Closed network sessions are not here: they leave the hot table for
+	// the history's daily partitions, dropped whole
+	// (network.Store.MaintainHistory).
+	return []Task{
 		{Name: "PKCE requests", Table: "oauth2_requests", Expiry: "expires_at", Where: "kind = 'pkce'"},
 		{Name: "OpenID Connect sessions", Table: "oauth2_requests", Expiry: "expires_at", Where: "kind = 'oidc'"},
 		{Name: "access tokens", Table: "oauth2_requests", Expiry: "expires_at", Where: "kind = 'access'", Retention: l.ClockSkew},
@@ -59,9 +59,4 @@ func Tasks(l Lifetimes) []Task {
 		{Name: "operator tokens", Table: "operator_tokens", Expiry: "expires_at"},
 		{Name: "CIBA requests", Table: "ciba_requests", Expiry: "expires_at"},
 	}
-	if l.SessionRetention > 0 {
-		tasks = append(tasks, Task{Name: "closed network sessions", Table: "network_sessions",
-			Expiry: "upper(period)", Retention: l.SessionRetention})
-	}
-	return tasks
 }

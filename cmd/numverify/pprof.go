@@ -1,0 +1,20 @@
+//go:build pprof
+
+// Built with -tags pprof, the binary serves net/http/pprof on
+// NUMVERIFY_PPROF_ADDR (default 127.0.0.1:6060): how the figures in the
+// README's "Measuring" section were profiled. Release builds leave it out.
+package main
+
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+)
+
+func init() {
+	addr := os.Getenv("NUMVERIFY_PPROF_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6060"
+	}
+	go func() { _ = http.ListenAndServe(addr, nil) }()
+}
