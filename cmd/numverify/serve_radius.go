@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ type radiusFlags struct {
 	addr, secret, clientsFile string
 	rememberStops             time.Duration
 	historyRetention          time.Duration
+	openSessions              int
 }
 
 // defaultRadiusAddr is the accounting port (RFC 2866).
@@ -31,6 +33,8 @@ func (f *radiusFlags) register(fs *flag.FlagSet) {
 		"file of the packet gateways allowed to send accounting, one per line: CIDR SECRET [name] (# comments); others are not answered")
 	fs.DurationVar(&f.rememberStops, "radius-remember-stops", network.DefaultRememberStops,
 		"how long a Stop (or a closed session) keeps a late Start or Interim-Update of that session from opening it")
+	fs.IntVar(&f.openSessions, "radius-open-sessions", radius.DefaultOpenSessions,
+		"sessions committed as open that the accounting server remembers (about 64 bytes each), answering their Interim-Updates without the table; 0 disables")
 	fs.DurationVar(&f.historyRetention, "network-history-retention", network.DefaultHistoryRetention,
 		"keep closed network sessions (who held which address when) this long; they leave the hot table for daily partitions, dropped a day at a time (at least 24h)")
 }
@@ -115,7 +119,7 @@ func (f *radiusFlags) startAccounting(store *network.Store, deps serveDeps) (fun
 		deps.Logger.Warn("the RADIUS shared secret is short; RFC 2865 asks for at least 16 characters")
 	}
 	srv, err := radius.NewServer(store, radius.Config{Clients: radius.NewClients(f.secret, clients), Logger: deps.Logger,
-		Registerer: deps.Registry, RememberStops: f.rememberStops})
+		Registerer: deps.Registry, RememberStops: f.rememberStops, OpenSessions: cmp.Or(f.openSessions, -1)})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ type metrics struct {
 	batchSize   prometheus.Histogram   // requests per commit
 	commitTime  prometheus.Histogram   // seconds per commit
 	queueLength prometheus.GaugeFunc   // requests waiting for a commit
+	remembered  prometheus.Counter     // Opens answered from the open-session memory
 }
 
 // The outcomes of a request besides the store's (network.Outcome…).
@@ -69,9 +70,13 @@ func newMetrics(reg prometheus.Registerer, queueLength func() float64) *metrics 
 			Name: "numverify_radius_queue_length",
 			Help: "Accounting-Requests decided and waiting for their commit.",
 		}, queueLength),
+		remembered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "numverify_radius_remembered_total",
+			Help: "Interim-Updates (and retransmitted Starts) of sessions this server committed as open, answered without the table (also counted as confirmed).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.rejected, m.sessions, m.batchSize, m.commitTime, m.queueLength)
+		reg.MustRegister(m.requests, m.rejected, m.sessions, m.batchSize, m.commitTime, m.queueLength, m.remembered)
 	}
 	for _, status := range []string{statusStart, statusInterim, statusStop} {
 		for _, o := range []network.AccountingOutcome{network.OutcomeOpened, network.OutcomeConfirmed, network.OutcomeClosed} {

@@ -61,7 +61,19 @@ type Config struct {
 	MaxWait       time.Duration         // a request not in a commit this long after its receipt is dropped; default 1 s
 	Readers       int                   // goroutines reading the socket; default 2
 	Committers    int                   // transactions in flight at once, each for its share of the sessions; default 2
+	// OpenSessions is how many sessions committed as open are remembered,
+	// so that their Interim-Updates are answered without the table
+	// (opensessions.go); 0 means DefaultOpenSessions, negative none.
+	OpenSessions int
 }
+
+// DefaultOpenSessions is the open-session memory's default capacity (about
+// 64 MB when full).
+const DefaultOpenSessions = 1 << 20
+
+// openSessionsMaxAge is how long a remembered session is trusted after its
+// commit (at most the remembering window of Stops).
+const openSessionsMaxAge = 5 * time.Minute
 
 // Server is the accounting server. Serve it on one socket.
 type Server struct {
@@ -69,6 +81,7 @@ type Server struct {
 	cfg     Config
 	metrics *metrics
 	queues  []chan *request // one per committer
+	open    *openSessions   // nil: disabled
 	lastLog sync.Map        // reason → *atomic.Int64 (unix seconds of the last warning)
 
 	inFlightMu sync.Mutex
@@ -132,7 +145,11 @@ func NewServer(store Store, cfg Config) (*Server, error) {
 	if cfg.Committers <= 0 {
 		cfg.Committers = 2
 	}
-	s := &Server{store: store, cfg: cfg, inFlight: map[requestKey]struct{}{}}
+	if cfg.OpenSessions == 0 {
+		cfg.OpenSessions = DefaultOpenSessions
+	}
+	s := &Server{store: store, cfg: cfg, inFlight: map[requestKey]struct{}{},
+		open: newOpenSessions(cfg.OpenSessions, min(openSessionsMaxAge, cfg.RememberStops), time.Now)}
 	for range cfg.Committers {
 		s.queues = append(s.queues, make(chan *request, cfg.QueueSize))
 	}
@@ -224,6 +241,12 @@ func (s *Server) handle(conn net.PacketConn, from net.Addr, b []byte) {
 		s.answer(conn, from, packet)
 	case len(d.events) == 0:
 		s.metrics.requests.WithLabelValues(d.status, outcomeIgnored).Inc()
+		s.answer(conn, from, packet)
+	case s.open.confirms(d.events):
+		// An Interim-Update of a session committed as open: nothing to
+		// write, whatever happened to it since (opensessions.go).
+		s.metrics.requests.WithLabelValues(d.status, string(network.OutcomeConfirmed)).Inc()
+		s.metrics.remembered.Inc()
 		s.answer(conn, from, packet)
 	default:
 		// A retransmission of a request still waiting for its commit is
@@ -572,6 +595,7 @@ func (s *Server) commit(batch []*request) {
 		}
 		return
 	}
+	s.open.committed(events, results, errs)
 	i := 0
 	for _, r := range batch {
 		s.done(r.key)
