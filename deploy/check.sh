@@ -74,7 +74,7 @@ say "docker-compose.yml"
 echo "  ok   compose config accepts it (with deploy/compose/.env.example)"
 "${COMPOSE[@]}" -f docker-compose.yml --env-file deploy/compose/.env.example config >"$WORK/compose.yml"
 : >"$WORK/empty.env"
-if env -u POSTGRES_PASSWORD -u NUMVERIFY_SECRETS_KEY -u NUMVERIFY_RESOURCE_SECRETS_KEY -u NUMVERIFY_NETWORK_ADMIN_TOKEN \
+if env -u POSTGRES_PASSWORD -u NUMVERIFY_SECRETS_KEY -u NUMVERIFY_RESOURCE_SECRETS_KEY -u NUMVERIFY_NETWORK_ADMIN_TOKEN -u NUMVERIFY_RADIUS_SECRET \
 	"${COMPOSE[@]}" -f docker-compose.yml --env-file "$WORK/empty.env" config -q >/dev/null 2>&1; then
 	die "compose config accepts docker-compose.yml without secrets: a secret is inlined or defaulted"
 fi

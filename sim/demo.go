@@ -29,6 +29,11 @@ type DemoConfig struct {
 	// CIBA (RP.ClientKey is then required). See demo_wifi.go.
 	WiFiSIM        *SIM
 	EntitlementURL string
+	// Gateway, when set, opens the subscribers' data sessions as a packet
+	// gateway does, by RADIUS accounting (Start, and Stop at the end), and
+	// Network's admin API only checks who holds each address. Without it
+	// the admin API attaches them.
+	Gateway *Gateway
 }
 
 // DemoSubscriber is one SIM: its number and the device address it gets.
@@ -62,22 +67,11 @@ func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
 	d.rp = rp
 	d.say("SP discovered %s/.well-known/openid-configuration: authorize at %s", cfg.RP.Issuer, rp.AuthURL())
 
-	d.heading("The network attaches the subscribers (simulated mobile core, admin API)")
-	var sessions []Session
-	for _, s := range cfg.Subscribers {
-		session, err := cfg.Network.Attach(ctx, s.MSISDN, s.Addr)
-		d.check(err == nil, "network  POST /sessions {msisdn %s, ip %s}", "session %d, %s holds %s", []any{phone.Mask(s.MSISDN), s.Addr},
-			[]any{session.ID, phone.Mask(session.MSISDN), session.IP}, err)
-		if err != nil {
-			return d.result()
-		}
-		sessions = append(sessions, session)
+	sessions, attached := d.attach(ctx)
+	defer sessions.release(context.WithoutCancel(ctx))
+	if !attached {
+		return d.result()
 	}
-	defer func() {
-		for _, s := range sessions {
-			_ = cfg.Network.Detach(context.WithoutCancel(ctx), s.ID)
-		}
-	}()
 
 	var subjects []string
 	for i, s := range cfg.Subscribers {
@@ -110,7 +104,100 @@ func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
 		}
 		d.wifiFlows(ctx, first)
 	}
+	if cfg.Gateway != nil {
+		d.stopSessions(ctx, sessions)
+	}
 	return d.result()
+}
+
+// demoSessions are the subscribers' open sessions: the admin API's ids, or
+// the gateway's Acct-Session-Ids.
+type demoSessions struct {
+	network *NetworkAdmin
+	gateway *Gateway
+	admin   []int64
+	radius  []demoRadiusSession
+}
+
+type demoRadiusSession struct {
+	DemoSubscriber
+	id string
+}
+
+// release closes what is still open, without steps (after a failed step,
+// or the admin API's sessions at the end).
+func (s *demoSessions) release(ctx context.Context) {
+	for _, id := range s.admin {
+		_ = s.network.Detach(ctx, id)
+	}
+	for _, r := range s.radius {
+		_ = s.gateway.Stop(ctx, r.id, r.MSISDN, r.Addr)
+	}
+	s.admin, s.radius = nil, nil
+}
+
+// attach opens every subscriber's session: by the gateway's RADIUS Start,
+// each checked by a lookup, else through the admin API. It reports whether
+// all of them are open.
+func (d *demo) attach(ctx context.Context) (*demoSessions, bool) {
+	sessions := &demoSessions{network: d.cfg.Network, gateway: d.cfg.Gateway}
+	if d.cfg.Gateway == nil {
+		d.heading("The network attaches the subscribers (simulated mobile core, admin API)")
+		for _, s := range d.cfg.Subscribers {
+			session, err := d.cfg.Network.Attach(ctx, s.MSISDN, s.Addr)
+			d.check(err == nil, "network  POST /sessions {msisdn %s, ip %s}", "session %d, %s holds %s", []any{phone.Mask(s.MSISDN), s.Addr},
+				[]any{session.ID, phone.Mask(session.MSISDN), session.IP}, err)
+			if err != nil {
+				return sessions, false
+			}
+			sessions.admin = append(sessions.admin, session.ID)
+		}
+		return sessions, true
+	}
+	d.heading("The packet gateway starts the subscribers' data sessions (RADIUS accounting, RFC 2866)")
+	for _, s := range d.cfg.Subscribers {
+		id, err := d.cfg.Gateway.Start(ctx, s.MSISDN, s.Addr)
+		d.check(err == nil, "gateway  Accounting-Request Start {Calling-Station-Id %s, Framed-IP-Address %s}",
+			"Accounting-Response: session %s recorded (answered once committed)", []any{callingStationID(s.MSISDN), s.Addr}, []any{id}, err)
+		if err != nil {
+			return sessions, false
+		}
+		sessions.radius = append(sessions.radius, demoRadiusSession{s, id})
+		held, err := d.cfg.Network.Lookup(ctx, s.Addr)
+		ok := err == nil && held != nil && held.MSISDN == s.MSISDN
+		answer := []any{"no session holds it"}
+		if held != nil {
+			answer = []any{fmt.Sprintf("%s holds it (session %d)", phone.Mask(held.MSISDN), held.ID)}
+		}
+		d.check(ok, "network  GET /lookup?ip=%s", "%s", []any{s.Addr}, answer, err)
+		if !ok {
+			return sessions, false
+		}
+	}
+	return sessions, true
+}
+
+// stopSessions ends the gateway's sessions by RADIUS Stop and checks that
+// each address is free again.
+func (d *demo) stopSessions(ctx context.Context, sessions *demoSessions) {
+	d.heading("The packet gateway stops the data sessions (RADIUS Stop)")
+	for _, r := range sessions.radius {
+		err := d.cfg.Gateway.Stop(ctx, r.id, r.MSISDN, r.Addr)
+		d.check(err == nil, "gateway  Accounting-Request Stop {Acct-Session-Id %s, Framed-IP-Address %s}",
+			"Accounting-Response: session closed", []any{r.id, r.Addr}, nil, err)
+		held, err := d.cfg.Network.Lookup(ctx, r.Addr)
+		answer := "404: no session holds it (a device there is off the mobile network)"
+		if held != nil {
+			answer = fmt.Sprintf("still held by %s (session %d)", phone.Mask(held.MSISDN), held.ID)
+		}
+		d.check(err == nil && held == nil, "network  GET /lookup?ip=%s", "%s", []any{r.Addr}, []any{answer}, err)
+	}
+	sessions.radius = nil
+}
+
+// callingStationID shows a number as the gateway sends it (no '+'), masked.
+func callingStationID(msisdn string) string {
+	return strings.TrimPrefix(phone.Mask(msisdn), "+")
 }
 
 // subscriberFlow runs, for one device, a login (authorize, token) and a

@@ -21,7 +21,6 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
-	"layeh.com/radius/rfc2869"
 )
 
 // ModeRadius drives the network feed: a packet gateway's RADIUS accounting.
@@ -240,14 +239,7 @@ func (m *radiusModel) packet(cfg *RadiusBenchConfig, status rfc2866.AcctStatusTy
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := &m.subs[i]
-	p := radius.New(radius.CodeAccountingRequest, []byte(cfg.Secret))
-	_ = rfc2866.AcctStatusType_Set(p, status)
-	_ = rfc2865.NASIdentifier_SetString(p, cfg.NAS)
-	_ = rfc2869.EventTimestamp_Set(p, time.Now())
-	_ = rfc2866.AcctSessionID_SetString(p, s.session)
-	_ = rfc2865.CallingStationID_SetString(p, s.digits)
-	_ = rfc2865.FramedIPAddress_Set(p, net.IP(s.ip.AsSlice()))
-	_ = rfc2865.CalledStationID_SetString(p, "internet")
+	p := accountingRequest{status: status, nas: cfg.NAS, sessionID: s.session, digits: s.digits, ip: s.ip, apn: "internet"}.packet(cfg.Secret)
 	if status == rfc2866.AcctStatusType_Value_Stop {
 		m.free = append(m.free, s.ip)
 		s.session, s.ip = "", netip.Addr{}

@@ -27,7 +27,9 @@ import (
 	"github.com/numverify/numverify/internal/pgcluster"
 	"github.com/numverify/numverify/internal/phone"
 	"github.com/numverify/numverify/migrations"
+	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/entitlement"
+	"github.com/numverify/numverify/network/radius"
 	"github.com/numverify/numverify/sim"
 )
 
@@ -86,8 +88,8 @@ func runDemo(ctx context.Context, databaseURL string, out io.Writer, logger *slo
 		return err
 	}
 	defer stack.stop()
-	fmt.Fprintf(out, "  authz     %s\n  resource  %s\n  network   %s (admin token %s)\n",
-		stack.issuer, stack.apiURL, stack.networkURL, sim.Mask(stack.adminToken))
+	fmt.Fprintf(out, "  authz     %s\n  resource  %s\n  network   %s (admin token %s)\n  radius    udp %s (RADIUS accounting, secret %s)\n",
+		stack.issuer, stack.apiURL, stack.networkURL, sim.Mask(stack.adminToken), stack.radiusAddr, sim.Mask(stack.radiusSecret))
 
 	redirect := "http://localhost:8080/callback"
 	scopes := []string{"openid", "number-verification:verify", "number-verification:device-phone-number:read"}
@@ -119,6 +121,9 @@ func runDemo(ctx context.Context, databaseURL string, out io.Writer, logger *slo
 		WiFi:           base.Next().Next().Next(),
 		WiFiSIM:        wifiSIM,
 		EntitlementURL: stack.entitlementURL,
+		// The subscribers' sessions come from the packet gateway, as in an
+		// operator's network: RADIUS accounting, not the admin API.
+		Gateway: &sim.Gateway{Addr: stack.radiusAddr, Secret: stack.radiusSecret, NAS: "numverify-demo-pgw"},
 	}, out)
 }
 
@@ -220,12 +225,14 @@ func pgDatabase(raw string) string {
 	return u.Path[1:]
 }
 
-// demoStack is the three servers running in this process.
+// demoStack is the three servers running in this process, with the
+// network's RADIUS accounting server.
 type demoStack struct {
 	issuer, apiURL, networkURL string
 	entitlementURL             string
 	adminToken                 string
 	secretsKey                 string
+	radiusAddr, radiusSecret   string // UDP host:port
 	stop                       func()
 }
 
@@ -258,6 +265,12 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 		entitlementURL: url(listeners[3]) + "/",
 		adminToken:     randomHex(32),
 		secretsKey:     randomHex(32),
+		radiusSecret:   randomHex(16),
+	}
+	accounting, err := startDemoRadius(stack, deps)
+	if err != nil {
+		closeAll()
+		return nil, err
 	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -265,11 +278,13 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 	serve.registerServers(fs)
 	if err := setFlags(fs, demoFlagValues(stack, listeners)); err != nil {
 		closeAll()
+		accounting.close()
 		return nil, err
 	}
 	servers, err := serve.build(ctx, deps)
 	if err != nil {
 		closeAll()
+		accounting.close()
 		return nil, fmt.Errorf("start the demo servers: %w", err)
 	}
 	byName := map[string]net.Listener{"authz": listeners[0], "resource": listeners[1], "network": listeners[2], "entitlement": listeners[3]}
@@ -288,8 +303,47 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 			deps.Logger.Error("demo servers", "err", err)
 		}
 	}()
-	stack.stop = func() { cancel(); <-done }
+	accountingDone := make(chan struct{})
+	go func() {
+		defer close(accountingDone)
+		if err := accounting.server.Serve(runCtx, accounting.conn); err != nil {
+			deps.Logger.Warn("demo radius: close", "err", err)
+		}
+	}()
+	stack.stop = func() { cancel(); <-done; <-accountingDone }
 	return stack, nil
+}
+
+// demoRadius is the RADIUS accounting server of the demo, bound and not yet
+// serving.
+type demoRadius struct {
+	server *radius.Server
+	conn   net.PacketConn
+}
+
+func (r *demoRadius) close() { r.conn.Close() }
+
+// startDemoRadius builds the accounting server `serve network` runs with
+// --radius-secret, on a free UDP port of 127.0.0.1 (bound here, as the
+// HTTP listeners are, since its address must be known before the demo's
+// gateway sends to it), recording into the network's session table; it
+// sets stack.radiusAddr.
+func startDemoRadius(stack *demoStack, deps serveDeps) (*demoRadius, error) {
+	store, err := network.NewStore(deps.Pool, network.Pools{})
+	if err != nil {
+		return nil, err
+	}
+	server, err := radius.NewServer(store, radius.Config{Clients: radius.NewClients(stack.radiusSecret, nil),
+		Logger: deps.Logger, Registerer: deps.Registry})
+	if err != nil {
+		return nil, err
+	}
+	conn, err := radius.Listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	stack.radiusAddr = conn.LocalAddr().String()
+	return &demoRadius{server: server, conn: conn}, nil
 }
 
 // demoFlagValues are the settings of the three components for the demo.
@@ -306,6 +360,10 @@ func demoFlagValues(stack *demoStack, listeners []net.Listener) map[string]strin
 		"entitlement-addr": listeners[3].Addr().String(),
 		// Device addresses: the demo attaches explicit ones, inside it.
 		"network-ipv4-pool": "127.10.0.0/16",
+		// The network's own RADIUS listener stays off: its address would be
+		// unknown (port 0) or fixed (:1813, maybe taken); startDemoRadius
+		// binds the demo's.
+		"radius-addr": "",
 	}
 }
 

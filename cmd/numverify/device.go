@@ -27,6 +27,8 @@ type deviceCommand struct {
 	adminToken   string
 	follow       bool
 	attachSelf   bool
+	attachVia    string
+	gateway      gatewayFlags
 	connectTo    string
 	keepSession  bool
 	asJSON       bool
@@ -36,12 +38,14 @@ type deviceCommand struct {
 
 func (c *deviceCommand) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.authorizeURL, "authorize-url", "", "URL to open: an /authorize request, or with --follow the SP's start page (required)")
-	fs.StringVar(&c.msisdn, "msisdn", "", "attach this subscriber through the network admin API first (detached at exit unless --keep-session)")
+	fs.StringVar(&c.msisdn, "msisdn", "", "attach this subscriber first, as --attach-via says (detached at exit unless --keep-session)")
 	fs.StringVar(&c.ip, "ip", "", "the device's address: with --msisdn the address to attach (else the network allocates one); alone, an address a session already holds")
-	fs.StringVar(&c.networkURL, "network-url", "http://localhost:9092", "the network admin API (with --msisdn)")
-	fs.StringVar(&c.adminToken, "network-admin-token", "", "bearer token of the network admin API (with --msisdn)")
+	fs.StringVar(&c.networkURL, "network-url", "http://localhost:9092", "the network admin API (with --msisdn, --attach-via admin)")
+	fs.StringVar(&c.adminToken, "network-admin-token", "", "bearer token of the network admin API (with --msisdn, --attach-via admin)")
 	fs.BoolVar(&c.follow, "follow", false, "act as the phone's browser: keep cookies and follow every redirect, through the SP's callback to its result page")
 	fs.BoolVar(&c.attachSelf, "attach-self", false, "with --msisdn: attach this machine's own address, the source of its connections to --authorize-url's host (in a container, the container's address)")
+	fs.StringVar(&c.attachVia, "attach-via", attachViaAdmin, "with --msisdn: how the session is opened: admin (the network admin API, --network-url) or radius (as the packet gateway: a RADIUS Accounting-Request Start to --radius-addr, a Stop at exit; needs --ip or --attach-self)")
+	c.gateway.register(fs, "with --attach-via radius: ")
 	fs.StringVar(&c.connectTo, "connect-to", "", "HOST1:PORT1:HOST2:PORT2: connect to HOST2:PORT2 for requests to HOST1:PORT1, keeping the name in URLs and cookies (as curl --connect-to)")
 	fs.BoolVar(&c.keepSession, "keep-session", false, "with --msisdn: leave the session attached at exit")
 	fs.BoolVar(&c.asJSON, "json", false, "print the outcome as JSON")
@@ -61,6 +65,15 @@ func (c *deviceCommand) Run(ctx context.Context, args []string) error {
 	}
 	if c.attachSelf && (c.msisdn == "" || c.ip != "") {
 		return errors.New("--attach-self needs --msisdn and excludes --ip")
+	}
+	switch c.attachVia {
+	case attachViaAdmin:
+	case attachViaRadius:
+		if c.msisdn == "" || (c.ip == "" && !c.attachSelf) {
+			return errors.New("--attach-via radius needs --msisdn and an address (--ip or --attach-self): a gateway allocates none here")
+		}
+	default:
+		return fmt.Errorf("--attach-via %q: admin or radius", c.attachVia)
 	}
 	if c.authorizeURL == "" || (c.msisdn == "" && c.ip == "") {
 		return fmt.Errorf("--authorize-url and one of --msisdn or --ip are required: %w", errUsage)
@@ -148,13 +161,23 @@ func (c *deviceCommand) ipAddress() (netip.Addr, error) {
 	return a, nil
 }
 
+// How `device --msisdn` opens its session.
+const (
+	attachViaAdmin  = "admin"
+	attachViaRadius = "radius"
+)
+
 // attach opens the subscriber's session at *addr (or at one the network
 // allocates) through the admin API, sets *addr to the session's and notes
-// the session in report; detach closes it unless --keep-session.
+// the session in report; detach closes it unless --keep-session. With
+// --attach-via radius the gateway's Start opens it at *addr instead.
 func (c *deviceCommand) attach(ctx context.Context, addr *netip.Addr, report *deviceReport) (detach func(), err error) {
 	number, err := phone.Normalize(c.msisdn)
 	if err != nil {
 		return nil, fmt.Errorf("--msisdn: %w", err)
+	}
+	if c.attachVia == attachViaRadius {
+		return c.attachByRadius(ctx, number, *addr, report)
 	}
 	network := &sim.NetworkAdmin{BaseURL: c.networkURL, Token: c.adminToken}
 	session, err := network.Attach(ctx, number, *addr)
@@ -173,6 +196,26 @@ func (c *deviceCommand) attach(ctx context.Context, addr *netip.Addr, report *de
 	return detach, nil
 }
 
+// attachByRadius opens the session as the packet gateway does, by a RADIUS
+// Start (answered once the session is recorded); detach sends its Stop
+// unless --keep-session.
+func (c *deviceCommand) attachByRadius(ctx context.Context, number string, addr netip.Addr, report *deviceReport) (detach func(), err error) {
+	gateway, err := c.gateway.gateway()
+	if err != nil {
+		return nil, err
+	}
+	id, err := gateway.Start(ctx, number, addr)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s by RADIUS: %w", phone.Mask(number), err)
+	}
+	detach = func() {}
+	if !c.keepSession {
+		detach = func() { _ = gateway.Stop(context.WithoutCancel(ctx), id, number, addr) }
+	}
+	report.AcctSessionID, report.MSISDN = id, number
+	return detach, nil
+}
+
 // hostPort is u's host with its port, the scheme's default when absent.
 func hostPort(u *url.URL) string {
 	port := u.Port()
@@ -187,11 +230,13 @@ func hostPort(u *url.URL) string {
 
 // deviceReport is what `numverify device` prints.
 type deviceReport struct {
-	Device    string       `json:"device"`
-	SessionID int64        `json:"session_id,omitempty"`
-	MSISDN    string       `json:"msisdn,omitempty"`
-	Outcome   *sim.Outcome `json:"outcome,omitempty"`
-	Page      *sim.Page    `json:"page,omitempty"`
+	Device    string `json:"device"`
+	SessionID int64  `json:"session_id,omitempty"`
+	// AcctSessionID is the RADIUS session's (--attach-via radius).
+	AcctSessionID string       `json:"acct_session_id,omitempty"`
+	MSISDN        string       `json:"msisdn,omitempty"`
+	Outcome       *sim.Outcome `json:"outcome,omitempty"`
+	Page          *sim.Page    `json:"page,omitempty"`
 }
 
 // write prints the report, as JSON with --json.
@@ -205,8 +250,11 @@ func (r deviceReport) write(asJSON bool) error {
 
 func (r deviceReport) print() {
 	who := "device " + r.Device
-	if r.SessionID != 0 {
+	switch {
+	case r.SessionID != 0:
 		who += fmt.Sprintf(" (session %d, %s)", r.SessionID, phone.Mask(r.MSISDN))
+	case r.AcctSessionID != "":
+		who += fmt.Sprintf(" (RADIUS session %s, %s)", r.AcctSessionID, phone.Mask(r.MSISDN))
 	}
 	fmt.Println(who)
 	hops := []string{}
