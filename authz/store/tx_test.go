@@ -226,4 +226,11 @@ func testDeleteClientCascades(t *testing.T, f *fixture) {
 	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM oauth2_requests`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d request rows left after deleting their client (%v), want 0", n, err)
 	}
+	// No foreign key holds an exchange racing the deletion back: the
+	// revocation covers every token the deleted client will ever have.
+	var coversFuture bool
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT revoked_before > now() + interval '1 hour' FROM revoked_clients WHERE client_id = $1`,
+		client.ID).Scan(&coversFuture); err != nil || !coversFuture {
+		t.Errorf("the deleted client's revocation does not cover tokens issued after it (%v)", err)
+	}
 }

@@ -1,0 +1,13 @@
+-- oauth2_requests loses its foreign key to oauth2_clients. Its check ran
+-- SELECT … FOR KEY SHARE on the client's row for every code use and token
+-- written: with one service provider logging in hundreds of subscribers a
+-- second, every exchange locked the same row, concurrent lockers were merged
+-- into MultiXacts (a new one per locker, members in pg_multixact), and the
+-- login rate decayed as they piled up (one database, 64 devices: 548, 446,
+-- 356, 339 logins/s in four minutes with the key; 553, 542, 507, 492
+-- without). Deleting a client now deletes its rows itself, in the
+-- transaction that revokes its tokens (authz/store/client_revocation.go);
+-- a row written by an exchange racing the deletion is read by nobody (reads
+-- join the client) and purged at its expiry, and its token is refused by
+-- the revocation.
+ALTER TABLE oauth2_requests DROP CONSTRAINT oauth2_requests_client_id_fkey;
