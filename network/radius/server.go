@@ -35,7 +35,6 @@ import (
 	"layeh.com/radius/rfc3162"
 
 	"github.com/numverify/numverify/internal/pg"
-	"github.com/numverify/numverify/internal/phone"
 	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/radius/threegpp"
 )
@@ -439,8 +438,8 @@ func msisdnOf(p *radius.Packet) (string, string) {
 			return "", reasonInvalidMSISDN
 		}
 	}
-	msisdn, err := phone.Normalize("+" + digits)
-	if err != nil {
+	msisdn, valid := numbers.normalize(digits)
+	if !valid {
 		return "", reasonInvalidMSISDN
 	}
 	return msisdn, ""
