@@ -56,11 +56,12 @@ func FuzzDecodeVerifyRequest(f *testing.F) {
 
 // FuzzVerifyHandler: whatever body, Content-Type and x-correlator a client
 // with a valid token sends, the answer is a documented one (200, 400, 413,
-// 415), never a 500, always with a valid x-correlator and a JSON body.
+// 415), never a 500, always with a valid x-correlator and a JSON body. Each
+// input gets a token of its own, as a client would: a token that answered
+// false three times is refused (403), whatever the body.
 func FuzzVerifyHandler(f *testing.F) {
 	is := newTestIssuer(f)
 	ts := startServer(f, is, nil)
-	token := is.token(testPhone)
 	f.Add([]byte(`{"phoneNumber":"+33612345678"}`), "application/json", "abc-123", false)
 	f.Add([]byte(`{"hashedPhoneNumber":"`+sha(testPhone)+`"}`), "application/json; charset=utf-8", "", true)
 	f.Add([]byte(`{}`), "text/plain", "bad correlator", false)
@@ -71,7 +72,7 @@ func FuzzVerifyHandler(f *testing.F) {
 			path = basePathV0 + "/verify"
 		}
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+is.token(testPhone))
 		if contentType != "" {
 			req.Header["Content-Type"] = []string{contentType}
 		}
