@@ -12,15 +12,12 @@ import (
 // expressions, and a gateway sends each subscriber's number again with
 // every Interim-Update: at 15,000 requests/s the parse was a third of the
 // server's CPU. Normalize is a pure function, so a remembered answer
-// (valid or not) is the answer. Bounded like openSessions: two generations
-// of at most capacity/2 entries; the older is dropped whole when the newer
-// fills, and a number still in use moves back to the newer.
+// (valid or not) is the answer. Bounded by generations.
 var numbers = newNumberMemo(1 << 18) // about 20 MB when full
 
 type numberMemo struct {
-	mu       sync.Mutex
-	cur, old map[string]normalizedNumber
-	capacity int
+	mu      sync.Mutex
+	numbers generations[string, normalizedNumber]
 }
 
 type normalizedNumber struct {
@@ -29,20 +26,14 @@ type normalizedNumber struct {
 }
 
 func newNumberMemo(capacity int) *numberMemo {
-	return &numberMemo{cur: map[string]normalizedNumber{}, old: map[string]normalizedNumber{}, capacity: capacity}
+	return &numberMemo{numbers: newGenerations[string, normalizedNumber](capacity)}
 }
 
 // normalize returns the E.164 form of "+" + digits, and whether it is a
 // valid number.
 func (m *numberMemo) normalize(digits string) (string, bool) {
 	m.mu.Lock()
-	n, ok := m.cur[digits]
-	if !ok {
-		if n, ok = m.old[digits]; ok {
-			delete(m.old, digits)
-			m.cur[digits] = n
-		}
-	}
+	n, ok := m.numbers.get(digits)
 	m.mu.Unlock()
 	if ok {
 		return n.e164, n.valid
@@ -50,10 +41,7 @@ func (m *numberMemo) normalize(digits string) (string, bool) {
 	e164, err := phone.Normalize("+" + digits)
 	n = normalizedNumber{e164: e164, valid: err == nil}
 	m.mu.Lock()
-	if len(m.cur) >= m.capacity/2 {
-		m.old, m.cur = m.cur, make(map[string]normalizedNumber, len(m.cur))
-	}
-	m.cur[strings.Clone(digits)] = n
+	m.numbers.put(strings.Clone(digits), n)
 	m.mu.Unlock()
 	return n.e164, n.valid
 }

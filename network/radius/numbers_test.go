@@ -24,7 +24,7 @@ func TestNumberMemo(t *testing.T) {
 	for i := range 100 {
 		m.normalize(fmt.Sprintf("336%08d", i))
 	}
-	if n := len(m.cur) + len(m.old); n > 8 {
+	if n := m.numbers.len(); n > 8 {
 		t.Errorf("%d numbers remembered; capacity 8", n)
 	}
 }

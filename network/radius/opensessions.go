@@ -32,9 +32,8 @@ import (
 // about 64 bytes whatever the identifiers' length.
 type openSessions struct {
 	mu       sync.Mutex
-	cur, old map[sessionKey]openEntry
-	started  time.Time // of cur
-	capacity int
+	sessions generations[sessionKey, openEntry]
+	started  time.Time // of the newer generation
 	maxAge   time.Duration
 	now      func() time.Time
 }
@@ -52,18 +51,12 @@ func newOpenSessions(capacity int, maxAge time.Duration, now func() time.Time) *
 	if capacity <= 0 {
 		return nil
 	}
-	return &openSessions{cur: map[sessionKey]openEntry{}, old: map[sessionKey]openEntry{}, started: now(),
-		capacity: capacity, maxAge: maxAge, now: now}
+	return &openSessions{sessions: newGenerations[sessionKey, openEntry](capacity), started: now(), maxAge: maxAge, now: now}
 }
 
 func keyOf(nas, sessionID string) sessionKey {
-	h := sha256.New()
-	h.Write([]byte(nas))
-	h.Write([]byte{0})
-	h.Write([]byte(sessionID))
-	var k sessionKey
-	copy(k[:], h.Sum(nil))
-	return k
+	sum := sha256.Sum256([]byte(nas + "\x00" + sessionID))
+	return sessionKey(sum[:16])
 }
 
 // confirms reports whether every event is an Open of a session remembered
@@ -80,14 +73,7 @@ func (o *openSessions) confirms(events []network.AccountingEvent) bool {
 		if e.Kind != network.AccountingOpen {
 			return false
 		}
-		k := keyOf(e.NAS, e.SessionID)
-		entry, ok := o.cur[k]
-		if !ok {
-			if entry, ok = o.old[k]; ok { // still in use: keep it
-				delete(o.old, k)
-				o.cur[k] = entry
-			}
-		}
+		entry, ok := o.sessions.get(keyOf(e.NAS, e.SessionID))
 		if !ok || now.Sub(entry.added) > o.maxAge || (entry.addrs[0] != e.IP && entry.addrs[1] != e.IP) {
 			return false
 		}
@@ -119,11 +105,7 @@ func (o *openSessions) committed(events []network.AccountingEvent, results []net
 			default:
 				continue
 			}
-			entry, ok := o.cur[k]
-			if !ok {
-				entry = o.old[k]
-				delete(o.old, k)
-			}
+			entry, _ := o.sessions.get(k)
 			switch {
 			case entry.addrs[0] == e.IP || entry.addrs[1] == e.IP:
 			case !entry.addrs[0].IsValid():
@@ -132,25 +114,22 @@ func (o *openSessions) committed(events []network.AccountingEvent, results []net
 				entry.addrs[1] = e.IP
 			}
 			entry.added = now
-			o.cur[k] = entry
+			o.sessions.put(k, entry)
 		case network.AccountingClose:
-			delete(o.cur, k)
-			delete(o.old, k)
+			o.sessions.delete(k)
 		case network.AccountingCloseNAS:
-			clear(o.cur)
-			clear(o.old)
+			o.sessions.clear()
 		}
 	}
 }
 
-// rotate makes the current generation the old one when it is full or
-// maxAge old (its entries have then all expired or been used since).
+// rotate starts a new generation when the current one is maxAge old (its
+// entries have then all expired or been used since).
 func (o *openSessions) rotate(now time.Time) {
-	if len(o.cur) < o.capacity/2 && now.Sub(o.started) < o.maxAge {
-		return
+	if now.Sub(o.started) >= o.maxAge {
+		o.sessions.rotate()
+		o.started = now
 	}
-	o.old, o.cur = o.cur, make(map[sessionKey]openEntry, len(o.cur))
-	o.started = now
 }
 
 // size is how many sessions are remembered (a gauge).
@@ -160,5 +139,5 @@ func (o *openSessions) size() int {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.cur) + len(o.old)
+	return o.sessions.len()
 }
