@@ -70,33 +70,44 @@ func Start(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "numverify-pg-")
+	runAs := ""
+	if os.Geteuid() == 0 {
+		runAs = "postgres"
+		if _, err := user.Lookup("postgres"); err != nil {
+			return nil, fmt.Errorf("running as root needs a postgres user to own the cluster: %w", err)
+		}
+	}
+	c, err := newCluster(ctx, "numverify-pg-", bin, runAs)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin}
-	if os.Geteuid() == 0 {
-		c.runAs = "postgres"
-		if _, err := user.Lookup("postgres"); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root needs a postgres user to own the cluster: %w", err)
-		}
-		if out, err := exec.CommandContext(ctx, "chown", "-R", "postgres:", dir).CombinedOutput(); err != nil {
+	if err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
+		os.RemoveAll(c.dir)
+		return nil, err
+	}
+	if err := c.Resume(ctx); err != nil {
+		c.Remove()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newCluster is a cluster not yet made: a new temporary directory (prefix)
+// owned by runAs ("": this process's user) and a free port of 127.0.0.1.
+func newCluster(ctx context.Context, prefix, bin, runAs string) (*Cluster, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, bin: bin, runAs: runAs, logOut: filepath.Join(dir, "postgres.log")}
+	if runAs != "" {
+		if out, err := exec.CommandContext(ctx, "chown", runAs+":", dir).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("chown %s: %v: %s", dir, err, out)
 		}
 	}
 	if c.port, err = FreePort(); err != nil {
 		os.RemoveAll(dir)
-		return nil, err
-	}
-	c.logOut = filepath.Join(dir, "postgres.log")
-	if err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := c.Resume(ctx); err != nil {
-		c.Remove()
 		return nil, err
 	}
 	return c, nil

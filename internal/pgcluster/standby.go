@@ -4,42 +4,30 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 )
 
 // StartStandby makes a streaming hot standby of c, the primary: a base
 // backup of c (pg_basebackup -R, which writes primary_conninfo and
-// standby.signal; with a fast checkpoint, not a spread one of minutes) in a new temporary directory, started on a free port of
-// 127.0.0.1. name is its cluster_name, which the standby's WAL receiver
-// sends as its application_name: the name synchronous_standby_names lists.
+// standby.signal; with a fast checkpoint, not a spread one of minutes) in a
+// new temporary directory, started on a free port of 127.0.0.1. name is its
+// cluster_name, which the standby's WAL receiver sends as its
+// application_name: the name synchronous_standby_names lists.
 func (c *Cluster) StartStandby(ctx context.Context, name string) (*Cluster, error) {
-	dir, err := os.MkdirTemp("", "numverify-pg-standby-")
-	if err != nil {
-		return nil, err
-	}
 	// pg_basebackup beside the real pg_ctl: PATH may hold only links to
 	// initdb and pg_ctl.
 	bin := c.bin
 	if real, err := filepath.EvalSymlinks(filepath.Join(c.bin, "pg_ctl")); err == nil {
 		bin = filepath.Dir(real)
 	}
-	s := &Cluster{dir: dir, bin: bin, runAs: c.runAs}
-	if s.runAs != "" {
-		if out, err := exec.CommandContext(ctx, "chown", s.runAs+":", dir).CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("chown %s: %v: %s", dir, err, out)
-		}
-	}
-	if s.port, err = FreePort(); err != nil {
-		os.RemoveAll(dir)
+	s, err := newCluster(ctx, "numverify-pg-standby-", bin, c.runAs)
+	if err != nil {
 		return nil, err
 	}
-	s.logOut = filepath.Join(dir, "postgres.log")
 	if err := s.run(ctx, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres",
 		"-D", s.dataDir(), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"); err != nil {
-		os.RemoveAll(dir)
+		os.RemoveAll(s.dir)
 		return nil, err
 	}
 	// Appended to what pg_basebackup -R wrote; the file stays the server's.
@@ -51,7 +39,7 @@ func (c *Cluster) StartStandby(ctx context.Context, name string) (*Cluster, erro
 		}
 	}
 	if err != nil {
-		os.RemoveAll(dir)
+		os.RemoveAll(s.dir)
 		return nil, err
 	}
 	if err := s.Resume(ctx); err != nil {
