@@ -37,9 +37,16 @@ const operatorTokenBytes = 32
 // characters; anything much longer is not one).
 const maxOperatorTokenLength = 128
 
-// maxClientIDLength is the longest client id a token may be bound to (the
+// MaxClientIDLength is the longest client id a token may be bound to (the
 // authorization server's own limit).
-const maxClientIDLength = 128
+const MaxClientIDLength = 128
+
+// ValidClientID says whether clientID may be bound to a token: 1 to
+// MaxClientIDLength characters, without spaces or control characters.
+func ValidClientID(clientID string) bool {
+	return clientID != "" && len(clientID) <= MaxClientIDLength &&
+		!strings.ContainsFunc(clientID, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
 
 // ErrOperatorTokenInvalid means the token cannot be redeemed: unknown,
 // already redeemed, expired, or minted for another client. Which of these it
@@ -94,8 +101,8 @@ func (s *Store) MintOperatorToken(ctx context.Context, msisdn, clientID string) 
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("%w: msisdn: not a valid international (E.164) phone number", ErrInvalid)
 	}
-	if clientID == "" || len(clientID) > maxClientIDLength || strings.ContainsFunc(clientID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return "", time.Time{}, fmt.Errorf("%w: client_id: 1 to %d characters, without spaces", ErrInvalid, maxClientIDLength)
+	if !ValidClientID(clientID) {
+		return "", time.Time{}, fmt.Errorf("%w: client_id: 1 to %d characters, without spaces", ErrInvalid, MaxClientIDLength)
 	}
 	raw := make([]byte, operatorTokenBytes)
 	if _, err := rand.Read(raw); err != nil {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +32,6 @@ const (
 	defaultMaxSessions = 100_000
 	maxResyncs         = 2 // per session, as the Android TS.43 client follows
 	maxBodyBytes       = 8 << 10
-	maxClientIDLength  = 128
 	sessionCookie      = "numverify_ecs"
 )
 
@@ -179,8 +177,8 @@ func newSession(param func(string) string) (*session, string) {
 		return nil, "operation must be " + OperationAcquireTemporaryToken
 	}
 	clientID := param(ParamClientID)
-	if clientID == "" || len(clientID) > maxClientIDLength || strings.ContainsFunc(clientID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return nil, fmt.Sprintf("client_id (the SP client the token is for) is required: 1 to %d characters, no spaces", maxClientIDLength)
+	if !network.ValidClientID(clientID) { // the rule the minter applies
+		return nil, fmt.Sprintf("client_id (the SP client the token is for) is required: 1 to %d characters, no spaces", network.MaxClientIDLength)
 	}
 	targets := param(ParamOperationTargets)
 	if len(targets) > 1024 {
