@@ -170,9 +170,9 @@ func TestResynchronisation(t *testing.T) {
 				t.Fatalf("Resynchronise = %d, %v; want %d", sqnMS, err, tc.peerSQN)
 			}
 			challenge, request = NewChallenge(testIdentity, 2, testVector(t, sim, sqnMS+1, 8))
-			response, outcome, _ = peer.Handle(request)
-			if outcome != PeerChallengeAnswered {
-				t.Fatalf("after resync: %v", outcome)
+			response, outcome, err = peer.Handle(request)
+			if err != nil || outcome != PeerChallengeAnswered {
+				t.Fatalf("after resync: %v, %v", outcome, err)
 			}
 			if v, err := challenge.Verify(response); err != nil || v.Keys == nil {
 				t.Fatalf("after resync, server: %v", err)

@@ -73,6 +73,9 @@ func (p *Peer) Handle(raw []byte) ([]byte, PeerOutcome, error) {
 	if errors.Is(err, milenage.ErrMACFailure) {
 		return reply(SubtypeAuthenticationReject).Marshal(), PeerAuthenticationReject, nil
 	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("eapaka: peer: %w", err)
+	}
 	if !p.inRange(result.SQN) {
 		auts := p.SIM.AUTS(rand, p.SQN)
 		return reply(SubtypeSynchronizationFailure, attrAUTS(auts)).Marshal(), PeerSynchronizationFailure, nil
