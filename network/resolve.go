@@ -90,7 +90,7 @@ func (s *Store) LookupAddress(ctx context.Context, addr netip.Addr, at time.Time
 	if past(at) {
 		sql = lookupHistorySQL
 	}
-	sessions, err := s.lookup(ctx, sql, addr, at)
+	sessions, err := s.querySessions(ctx, "lookup", sql, addr, at)
 	if err != nil {
 		return Session{}, err
 	}
@@ -101,8 +101,4 @@ func (s *Store) LookupAddress(ctx context.Context, addr netip.Addr, at time.Time
 		return Session{}, ErrPortRequired
 	}
 	return sessions[0], nil
-}
-
-func (s *Store) lookup(ctx context.Context, sql string, addr netip.Addr, at time.Time) ([]Session, error) {
-	return s.querySessions(ctx, "lookup", sql, addr, at)
 }
