@@ -65,8 +65,11 @@ func (s *Store) MaintainHistory(ctx context.Context, now time.Time, retention ti
 		report.Skipped = true
 		return report, nil
 	}
+	// On every path, before the connection goes back to the pool: the lock
+	// timeout set below back to none, and the lock released (or, failing
+	// that, the connection closed, which does both).
 	defer func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, historyLock); err != nil {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT set_config('lock_timeout', '0', false), pg_advisory_unlock($1)`, historyLock); err != nil {
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
@@ -95,8 +98,7 @@ INSERT INTO network_session_history (`+historyColumns+`) SELECT `+historyColumns
 	if err := conn.QueryRow(ctx, `SELECT network_history_drop($1)`, now.Add(-retention)).Scan(&report.Dropped); err != nil {
 		return report, fmt.Errorf("history: drop partitions: %w", pg.MapError(err))
 	}
-	_, err = conn.Exec(ctx, `SELECT set_config('lock_timeout', '0', false)`)
-	return report, err
+	return report, nil
 }
 
 // historyColumns are the columns a session keeps when it moves to history.
