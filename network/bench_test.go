@@ -26,18 +26,26 @@ func BenchmarkResolve(b *testing.B) {
 	loadSessions(b, store, active, closed)
 	b.Logf("loaded %d active and %d closed sessions in %s", active, closed, time.Since(loadStart).Round(time.Second))
 	now := time.Now()
-	cases := []struct {
-		name string
-		at   time.Time
-		base uint32 // first address probed
-		want error
-	}{
+	cases := []resolveCase{
 		{"active now", now, 0x0a000000, nil},
 		{"closed, five hours ago", now.Add(-5*time.Hour - 30*time.Minute), 0x0a000000, nil},
 		{"nobody", now, 0xc0000200, ErrNotFound}, // 192.0.2.0
 	}
+	benchResolveCases(b, store, active, cases)
+}
+
+// resolveCase is one sub-benchmark of Resolve: addresses from base, at at.
+type resolveCase struct {
+	name string
+	at   time.Time
+	base uint32 // first address probed
+	want error
+}
+
+// benchResolveCases runs each case over span addresses from its base.
+func benchResolveCases(b *testing.B, store *Store, span int, cases []resolveCase) {
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) { benchResolve(b, store, c.at, c.base, active, c.want) })
+		b.Run(c.name, func(b *testing.B) { benchResolve(b, store, c.at, c.base, span, c.want) })
 	}
 }
 
@@ -83,20 +91,13 @@ func BenchmarkResolveAtScale(b *testing.B) {
 	loadAtScale(b, store, open, closed)
 	b.Logf("loaded %d open and %d closed sessions (history) in %s", open, closed, time.Since(loadStart).Round(time.Second))
 	now := time.Now()
-	cases := []struct {
-		name string
-		at   time.Time
-		base uint32
-		want error
-	}{
+	cases := []resolveCase{
 		{"now", now, 0x0a000000, nil},
 		{"10 s ago, within the hot window", now.Add(-10 * time.Second), 0x0a000000, nil},
 		{"70 h ago, in history", now.Add(-70 * time.Hour), 0x0a000000, nil},
 		{"nobody now", now, 0xc0000200, ErrNotFound},
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) { benchResolve(b, store, c.at, c.base, open, c.want) })
-	}
+	benchResolveCases(b, store, open, cases)
 }
 
 // loadAtScale loads closed sessions into the history — address 10.0.0.0 +
