@@ -9,7 +9,7 @@
 -- The exclusion constraint stays on the hot table; the history has none
 -- across partitions (Postgres 15 cannot): its rows were valid when they left
 -- the hot table, and the feed edits history only under its per-address lock,
--- against both tables (network/accounting.go).
+-- against both tables (network/accounting_sql.go).
 CREATE TABLE network_session_history (
     id              bigint    NOT NULL DEFAULT nextval('network_sessions_id_seq'::regclass),
     msisdn          text      NOT NULL,
