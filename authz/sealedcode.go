@@ -110,7 +110,6 @@ func (c *sealedCodes) seal(records []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	buf.Write(salt)
 	w := flateWriters.Get().(*flate.Writer)
 	defer flateWriters.Put(w)
 	w.Reset(&buf)
@@ -120,8 +119,7 @@ func (c *sealedCodes) seal(records []byte) (string, error) {
 	if err := w.Close(); err != nil {
 		return "", err
 	}
-	plain := buf.Bytes()[saltSize:]
-	sealed := aead.Seal(salt, make([]byte, aead.NonceSize()), plain, []byte(sealedCodePrefix))
+	sealed := aead.Seal(salt, make([]byte, aead.NonceSize()), buf.Bytes(), []byte(sealedCodePrefix))
 	return sealedCodePrefix + base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
