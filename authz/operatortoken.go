@@ -153,8 +153,9 @@ func verifyClientJWT(client fosite.Client, raw string, out ...any) error {
 	if err != nil || len(parsed.Headers) != 1 {
 		return errClientJWT
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(c.JWKS, &set); err != nil {
+	// The key set the store parsed when it loaded the client (for fosite).
+	set := c.GetJSONWebKeys()
+	if set == nil {
 		return errClientJWT
 	}
 	kid := parsed.Headers[0].KeyID
