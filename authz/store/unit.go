@@ -36,8 +36,7 @@ type unitKey struct{}
 
 // unit is the writes of one login step; used by one goroutine.
 type unit struct {
-	exchange bool                      // a code exchange (else /authorize)
-	loaded   map[rowKey]*storedRequest // exchange: the code's records (nil value: none)
+	loaded   map[rowKey]*storedRequest // a code exchange's records (nil value: none); nil at /authorize
 	codeKey  rowKey
 	usedCode *insertRow // exchange: the row that records the code's use
 	redeem   bool       // the code is redeemed by this exchange
@@ -102,7 +101,7 @@ func (u *unit) deleted(key rowKey) bool {
 // redeemCode answers an InvalidateAuthorizeCodeSession of the exchange's
 // code; handled is false for any other code.
 func (u *unit) redeemCode(key rowKey) (handled bool, err error) {
-	if u == nil || !u.exchange || key != u.codeKey {
+	if u == nil || u.loaded == nil || key != u.codeKey {
 		return false, nil
 	}
 	row := u.loaded[key]
@@ -170,16 +169,15 @@ func (s *Store) WithSealedCodeExchange(ctx context.Context, records []byte, code
 		return fosite.ErrInvalidGrant.WithHint("The authorization code is malformed.")
 	}
 	codeSig := hashSignature(codeSignature)
-	u := &unit{exchange: true, codeKey: rowKey{kindCode, string(codeSig)}, loaded: map[rowKey]*storedRequest{}}
+	u := &unit{codeKey: rowKey{kindCode, string(codeSig)}, loaded: map[rowKey]*storedRequest{}}
 	keys := map[kind]rowKey{
 		kindCode: u.codeKey, kindPKCE: {kindPKCE, string(codeSig)}, kindOIDC: {kindOIDC, string(hashSignature(code))},
 	}
 	for _, k := range keys {
 		u.loaded[k] = nil
 	}
-	var codeRecord *sealedRecord
 	clients := map[string]fosite.Client{}
-	for i, r := range decoded {
+	for _, r := range decoded {
 		key, ok := keys[r.Kind]
 		if !ok {
 			continue
@@ -197,7 +195,6 @@ func (s *Store) WithSealedCodeExchange(ctx context.Context, records []byte, code
 			granted: r.GrantedScopes, audiences: r.Audiences, grantedAud: r.GrantedAudiences,
 			form: r.Form, session: r.Session, active: true, ready: client}
 		if r.Kind == kindCode {
-			codeRecord = &decoded[i]
 			// The used code's row: enough to refuse it and find what it issued.
 			u.usedCode = &insertRow{key: u.codeKey, row: &requestRow{requestID: r.RequestID,
 				requestedAt: r.RequestedAt, clientID: r.ClientID, subject: r.Subject, scopes: []string{},
@@ -207,7 +204,7 @@ func (s *Store) WithSealedCodeExchange(ctx context.Context, records []byte, code
 	}
 	fnErr := fn(context.WithValue(ctx, unitKey{}, u))
 	if fnErr != nil || u.failed {
-		if codeRecord == nil || !u.deleted(keys[kindPKCE]) {
+		if u.usedCode == nil || !u.deleted(keys[kindPKCE]) {
 			return orRolledBack(fnErr) // refused before the PKCE check: the code is not spent
 		}
 		// The PKCE check failed: spend the code all the same (a wrong
@@ -218,7 +215,7 @@ func (s *Store) WithSealedCodeExchange(ctx context.Context, records []byte, code
 			return errors.Join(orRolledBack(fnErr), fmt.Errorf("spend code: %w", pg.MapError(err)))
 		}
 		if tag.RowsAffected() == 0 {
-			return s.revokeReplayed(ctx, codeRecord.RequestID)
+			return s.revokeReplayed(ctx, u.usedCode.row.requestID)
 		}
 		return orRolledBack(fnErr)
 	}
@@ -227,7 +224,7 @@ func (s *Store) WithSealedCodeExchange(ctx context.Context, records []byte, code
 		return err
 	}
 	if u.redeem && redeemed == 0 {
-		return s.revokeReplayed(ctx, codeRecord.RequestID)
+		return s.revokeReplayed(ctx, u.usedCode.row.requestID)
 	}
 	return nil
 }
