@@ -25,10 +25,8 @@ const DefaultClientRevocationRetention = 24 * time.Hour
 // No foreign key ties the records to the client (migration 0012: its check
 // locked the client's row at every exchange), so an exchange that
 // authenticated the client just before the deletion can still commit a
-// token after it. A deleted client's id is never issued again, so its
-// revocation covers every token it will ever have: revoked_before is the
-// record's expiry, not the deletion's instant, and retain outlives any
-// token.
+// token after it: the revocation covers every token the client will ever
+// have (contract.RecordClientRevocation).
 func (s *Store) DeleteClientAndRevoke(ctx context.Context, id string, retain time.Duration) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM oauth2_clients WHERE id = $1`, id)
@@ -41,13 +39,7 @@ func (s *Store) DeleteClientAndRevoke(ctx context.Context, id string, retain tim
 		if _, err := tx.Exec(ctx, `DELETE FROM oauth2_requests WHERE client_id = $1`, id); err != nil {
 			return fmt.Errorf("delete client: its requests: %w", pg.MapError(err))
 		}
-		if err := contract.RecordClientRevocation(ctx, tx, id, retain); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE revoked_clients SET revoked_before = expires_at WHERE client_id = $1`, id); err != nil {
-			return fmt.Errorf("delete client: revoke every token: %w", pg.MapError(err))
-		}
-		return nil
+		return contract.RecordClientRevocation(ctx, tx, id, retain)
 	})
 	s.clients.forget(id)
 	return err

@@ -35,16 +35,18 @@ func RecordRevocation(ctx context.Context, db Execer, jti string, expiresAt time
 // kind.
 const ClientRevocationChannel = "numverify_client_revocations"
 
-// RecordClientRevocation records that every access token issued to clientID
-// up to this instant is revoked, kept for retain (at least the longest
-// access token lifetime, so that no such token outlives the record), and
-// announces it on ClientRevocationChannel. Inside a transaction the instant
-// is the transaction's and the announcement is delivered at commit.
+// RecordClientRevocation records that every access token of clientID (a
+// deleted client: its id is never issued again) is revoked, whenever it was
+// issued, until the record expires after retain (at least the longest access
+// token lifetime, so that no token outlives the record, not even one an
+// exchange racing the deletion issued after it), and announces it on
+// ClientRevocationChannel. Inside a transaction the announcement is
+// delivered at commit.
 func RecordClientRevocation(ctx context.Context, db Execer, clientID string, retain time.Duration) error {
 	_, err := db.Exec(ctx, `
 		WITH recorded AS (
 			INSERT INTO revoked_clients (client_id, revoked_before, expires_at)
-			VALUES ($1, now(), now() + make_interval(secs => $2))
+			VALUES ($1, now() + make_interval(secs => $2), now() + make_interval(secs => $2))
 			ON CONFLICT (client_id) DO UPDATE SET
 				revoked_before = greatest(revoked_clients.revoked_before, EXCLUDED.revoked_before),
 				expires_at = greatest(revoked_clients.expires_at, EXCLUDED.expires_at)
