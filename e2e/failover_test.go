@@ -23,7 +23,7 @@ import (
 // to both through one multi-host URL with target_session_attrs=read-write.
 // Under load (devices logging in, the SP verifying, single-use tokens), the
 // primary is stopped as a crash (pg_ctl stop -m immediate) and, a second
-// later, the standby promoted, as a failover manager would. The testbed.Servers
+// later, the standby promoted, as a failover manager would. The servers
 // must find the new primary by themselves within 10 s, answer only clean
 // 503s / temporarily_unavailable meanwhile and never a wrong subscriber;
 // and nothing the clients were answered for is lost: every token issued

@@ -15,7 +15,7 @@ import (
 	"github.com/numverify/numverify/sim"
 )
 
-// TestLogHygiene is issue 6's log check: the three testbed.Servers run as separate
+// TestLogHygiene is issue 6's log check: the three servers run as separate
 // processes with JSON logs at debug level; a whole flow and its usual
 // mistakes go through them (attach, lookup, authorize with a login_hint,
 // token, verify plain and hashed on v2 and v0, a wrong and a malformed

@@ -81,7 +81,7 @@ func TestClientAddressBehindProxies(t *testing.T) {
 	sv := s.Serve()
 	sp := s.CreateClient("proxy-sp")
 
-	// Two authorization testbed.Servers on the same database: one reading
+	// Two authorization servers on the same database: one reading
 	// X-Forwarded-For (and the port from X-Real-Port) from nginx and HAProxy
 	// in HTTP mode, one behind HAProxy in TCP mode with the PROXY protocol.
 	// Both name the direct server's URL as issuer, so the resource server of

@@ -85,7 +85,7 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 		hostPort(t, resourceURL[0]), hostPort(t, resourceURL[1]))
 	resourceProc := make([]*testbed.Process, 2)
 	for i := range resourceURL {
-		// The resource testbed.Servers fetch the issuer's discovery document and
+		// The resource servers fetch the issuer's discovery document and
 		// keys through the balancer, as they would in production.
 		_, resourceProc[i] = s.StartResource(ports[5+i], issuer, "--single-use-tokens", "--log-level", "warn")
 	}
@@ -489,7 +489,7 @@ type loadBalancer struct {
 
 // startLoadBalancer runs HAProxy with the shipped configuration, its
 // addresses set by a first configuration file of the test's (setenv, and a
-// stats socket to watch the testbed.Servers' states), connecting to the replicas
+// stats socket to watch the servers' states), connecting to the replicas
 // from haproxySource, the one address they trust.
 func startLoadBalancer(t *testing.T, authzBind, resourceBind, authz1, authz2, resource1, resource2 string) *loadBalancer {
 	t.Helper()
@@ -566,7 +566,7 @@ func (lb *loadBalancer) waitUp(t *testing.T, names ...string) {
 		}
 		if time.Now().After(deadline) {
 			logs, _ := os.ReadFile(lb.log)
-			t.Fatalf("HAProxy testbed.Servers not UP in 20 s: %v %v\n%s", states, err, logs)
+			t.Fatalf("HAProxy servers not UP in 20 s: %v %v\n%s", states, err, logs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
