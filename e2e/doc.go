@@ -17,6 +17,14 @@
 //     processes, devices through `numverify device` (issue 5)
 //   - browser_test.go: headless Chromium on the SP page, and the compose
 //     device's command line (issue 5, issue 13)
+//   - radius_test.go: RADIUS accounting from FreeRADIUS's radclient, and
+//     `numverify bench --mode radius` checked against its model
+//   - wifi_test.go: a device on Wi-Fi, its operator token by EAP-AKA from
+//     the entitlement server, redeemed by JWT-bearer and CIBA
+//   - replicas_test.go: replicas behind HAProxy, one of each killed under
+//     load (NUMVERIFY_E2E_REPLICAS=1, issue 13)
+//   - failover_test.go: a Postgres failover to a synchronous standby under
+//     load (NUMVERIFY_E2E_FAILOVER=1, issue 13)
 //   - compose_test.go: docker-compose.yml brought up for real on podman, the
 //     device flow through it, down -v clean (NUMVERIFY_COMPOSE=1, issue 13)
 package e2e
