@@ -22,6 +22,10 @@ import (
 // purpose and the verify permission.
 const OperatorTokenScope = "dpv:FraudPreventionAndDetection number-verification:verify"
 
+// OperatorTokenPrefix prefixes the operator token where the SP names it:
+// the JWT-bearer assertion's sub and CIBA's login_hint.
+const OperatorTokenPrefix = "operatortoken:"
+
 // Grant types of the operator-token flows.
 const (
 	GrantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -63,7 +67,7 @@ func (rp *RelyingParty) JWTBearerAssertion(token, scope string) (string, error) 
 	if scope == "" {
 		scope = OperatorTokenScope
 	}
-	return rp.cfg.ClientKey.Assertion(rp.cfg.ClientID, rp.cfg.Issuer, "operatortoken:"+token, map[string]any{"scope": scope})
+	return rp.cfg.ClientKey.Assertion(rp.cfg.ClientID, rp.cfg.Issuer, OperatorTokenPrefix+token, map[string]any{"scope": scope})
 }
 
 // JWTBearer redeems an operator token through the JWT-bearer grant: one
@@ -92,7 +96,7 @@ func (rp *RelyingParty) CIBA(ctx context.Context, token, scope string) (*Tokens,
 		ExpiresIn int    `json:"expires_in"`
 		Interval  int    `json:"interval"`
 	}
-	if err := rp.postClientForm(ctx, rp.backchannelURL, url.Values{"login_hint": {"operatortoken:" + token}, "scope": {scope}}, &started); err != nil {
+	if err := rp.postClientForm(ctx, rp.backchannelURL, url.Values{"login_hint": {OperatorTokenPrefix + token}, "scope": {scope}}, &started); err != nil {
 		return nil, err
 	}
 	if started.AuthReqID == "" {

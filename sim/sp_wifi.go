@@ -32,7 +32,7 @@ func (s *SP) handleWiFi(w http.ResponseWriter, r *http.Request) {
 			Problem: "Type the number in international form, with + and the country code."}, "")
 		return
 	}
-	token := strings.TrimPrefix(strings.TrimSpace(r.FormValue("operatorToken")), "operatortoken:")
+	token := strings.TrimPrefix(strings.TrimSpace(r.FormValue("operatorToken")), OperatorTokenPrefix)
 	flowName := r.FormValue("flow")
 	if flowName == "" {
 		flowName = string(FlowJWTBearer)

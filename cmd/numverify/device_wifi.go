@@ -82,7 +82,7 @@ func (f *wifiFlags) run(ctx context.Context, ip string, asJSON bool, timeout tim
 		return fmt.Errorf("operator token: %w", err)
 	}
 	report := wifiReport{ClientID: f.clientID, OperatorToken: token, SQN: device.SIM.SQN,
-		LoginHint: "operatortoken:" + token.Token}
+		LoginHint: sim.OperatorTokenPrefix + token.Token}
 	if f.spURL != "" {
 		return f.handOver(ctx, report, flow, asJSON)
 	}

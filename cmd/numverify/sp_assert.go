@@ -73,11 +73,11 @@ func (c *spAssertCommand) Run(_ context.Context, args []string) error {
 	}
 	subject, extra := "", map[string]any(nil)
 	if c.operatorToken != "" {
-		token := strings.TrimPrefix(c.operatorToken, "operatortoken:")
+		token := strings.TrimPrefix(c.operatorToken, sim.OperatorTokenPrefix)
 		if token == "" || c.scope == "" {
 			return errors.New("--operator-token and --scope must not be empty")
 		}
-		subject, extra = "operatortoken:"+token, map[string]any{"scope": c.scope}
+		subject, extra = sim.OperatorTokenPrefix+token, map[string]any{"scope": c.scope}
 	}
 	jwt, err := key.Assertion(c.clientID, c.issuer, subject, extra)
 	if err != nil {
