@@ -6,6 +6,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -16,5 +17,9 @@ func init() {
 	if addr == "" {
 		addr = "127.0.0.1:6060"
 	}
-	go func() { _ = http.ListenAndServe(addr, nil) }()
+	go func() {
+		// Said on stderr: a taken port would otherwise leave a profiling
+		// run without its profile and no word why.
+		fmt.Fprintf(os.Stderr, "pprof on %s: %v\n", addr, http.ListenAndServe(addr, nil))
+	}()
 }
