@@ -186,7 +186,11 @@ func (c *deviceCommand) attach(ctx context.Context, addr *netip.Addr, report *de
 	}
 	detach = func() {}
 	if !c.keepSession {
-		detach = func() { network.Detach(context.WithoutCancel(ctx), session.ID) }
+		detach = func() {
+			if err := network.Detach(context.WithoutCancel(ctx), session.ID); err != nil {
+				fmt.Fprintf(os.Stderr, "detach session %d: %v\n", session.ID, err)
+			}
+		}
 	}
 	if *addr, err = session.Addr(); err != nil {
 		detach()
@@ -210,7 +214,11 @@ func (c *deviceCommand) attachByRadius(ctx context.Context, number string, addr 
 	}
 	detach = func() {}
 	if !c.keepSession {
-		detach = func() { _ = gateway.Stop(context.WithoutCancel(ctx), id, number, addr) }
+		detach = func() {
+			if err := gateway.Stop(context.WithoutCancel(ctx), id, number, addr); err != nil {
+				fmt.Fprintf(os.Stderr, "stop RADIUS session %s: %v\n", id, err)
+			}
+		}
 	}
 	report.AcctSessionID, report.MSISDN = id, number
 	return detach, nil
