@@ -298,6 +298,7 @@ def check_k8s_cnpg(by_kind_name):
     clusters = [d for (k, n), d in by_kind_name.items() if k == "Cluster" and d["apiVersion"].startswith("postgresql.cnpg.io/")]
     if len(clusters) != 1:
         fail(f"production: want one CloudNativePG Cluster, found {len(clusters)}")
+        return  # fail() only records: without a Cluster there is nothing to check
     c = clusters[0]
     name, spec = c["metadata"]["name"], c.get("spec", {})
     if spec.get("instances", 1) < 3:
