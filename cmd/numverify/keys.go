@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/numverify/numverify/authz/store"
+	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/keystore"
 )
 
@@ -130,7 +131,7 @@ func (c *keysRotateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		problems = append(problems, err)
 	}
-	if c.alg != "all" && !slices.Contains(keystore.SigningAlgorithms, jose.SignatureAlgorithm(c.alg)) {
+	if c.alg != "all" && !slices.Contains(contract.SigningAlgorithms, jose.SignatureAlgorithm(c.alg)) {
 		problems = append(problems, fmt.Errorf("--alg %q: want ES256, RS256 or all", c.alg))
 	}
 	if c.ahead < 0 || c.grace < 0 {
@@ -158,7 +159,7 @@ func (c *keysRotateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range keystore.SigningAlgorithms {
+	for _, a := range contract.SigningAlgorithms {
 		if kid, ok := kids[a]; ok {
 			fmt.Printf("new %s signing key %s: in the JWKS now, signing from %s; previous %s keys retire at %s\n",
 				a, kid, time.Now().Add(c.ahead).Format(time.RFC3339), a, time.Now().Add(c.ahead+c.grace).Format(time.RFC3339))

@@ -238,7 +238,7 @@ func proxyProtocolListener(cfg authz.Config) func(net.Listener, time.Duration) n
 // signing key of each algorithm.
 func signingKeysReady(keys *keystore.Store) httpx.Check {
 	return func(ctx context.Context) error {
-		for _, alg := range keystore.SigningAlgorithms {
+		for _, alg := range contract.SigningAlgorithms {
 			if _, err := keys.SigningKey(ctx, alg); err != nil {
 				return err
 			}

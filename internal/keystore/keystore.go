@@ -308,7 +308,7 @@ func (s *Store) newest(ctx context.Context, use, alg string) (jose.JSONWebKey, e
 
 // SigningKey is the private key that signs with alg now: the newest signing
 // key of that algorithm whose not-before has passed and that is not retired.
-// There is one per algorithm of SigningAlgorithms (EnsureKeys).
+// There is one per algorithm of contract.SigningAlgorithms (EnsureKeys).
 func (s *Store) SigningKey(ctx context.Context, alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
 	if alg == "" {
 		return jose.JSONWebKey{}, errors.New("signing key: no algorithm named")

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/pgtest"
 	"github.com/numverify/numverify/internal/testclock"
 )
@@ -104,7 +105,7 @@ func TestEnsureKeys(t *testing.T) {
 		t.Fatalf("EnsureKeys: %v", err)
 	}
 	signers := map[jose.SignatureAlgorithm]jose.JSONWebKey{}
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range contract.SigningAlgorithms {
 		sig, err := s.SigningKey(ctx, alg)
 		if err != nil || sig.Algorithm != string(alg) || sig.IsPublic() || !sig.Valid() {
 			t.Fatalf("SigningKey(%s) = %+v, %v; want a private %s key", alg, sig, err, alg)
@@ -343,7 +344,7 @@ func TestRotateAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := map[jose.SignatureAlgorithm]string{}
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range contract.SigningAlgorithms {
 		k, _ := s.SigningKey(ctx, alg)
 		before[alg] = k.KeyID
 	}
@@ -351,10 +352,10 @@ func TestRotateAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(newKids) != len(SigningAlgorithms) {
+	if len(newKids) != len(contract.SigningAlgorithms) {
 		t.Fatalf("RotateAll made %v, want one key per algorithm", newKids)
 	}
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range contract.SigningAlgorithms {
 		k, err := s.SigningKey(ctx, alg)
 		if err != nil || k.KeyID != newKids[alg] || k.KeyID == before[alg] || k.Algorithm != string(alg) {
 			t.Errorf("%s signer after RotateAll: %s (%v), want the new %s", alg, k.KeyID, err, newKids[alg])

@@ -19,15 +19,11 @@ import (
 	"github.com/numverify/numverify/internal/pg"
 )
 
-// SigningAlgorithms are the algorithms of signing keys (contract's list):
-// the key store keeps one active signing key of each.
-var SigningAlgorithms = contract.SigningAlgorithms
-
 // rsaBits is the size of an RS256 signing key.
 const rsaBits = 2048
 
 // EnsureKeys creates, at every start, whatever key is missing: a signing key
-// of each of SigningAlgorithms sealed for the authorization server, the
+// of each of contract.SigningAlgorithms sealed for the authorization server, the
 // resource server's encryption key (P-256, ECDH-ES) and the direct key (256
 // bits, dir) sealed for the resource server. Keys already there are kept, so
 // it is idempotent, and two processes starting at once take turns (an
@@ -70,7 +66,7 @@ func (s *Store) EnsureKeys(ctx context.Context) error {
 			make func() (jose.JSONWebKey, error)
 		}
 		var makers []maker
-		for _, alg := range SigningAlgorithms {
+		for _, alg := range contract.SigningAlgorithms {
 			makers = append(makers, maker{kind{useSig, string(alg)}, func() (jose.JSONWebKey, error) { return newSigningKey(alg) }})
 		}
 		makers = append(makers, maker{kind{useEnc, ""}, newEncryptionKey}, maker{kind{useSecret, ""}, newDirectKey})
@@ -109,10 +105,10 @@ func (s *Store) Rotate(ctx context.Context, alg jose.SignatureAlgorithm, publish
 	return kids[alg], nil
 }
 
-// RotateAll is Rotate for every algorithm of SigningAlgorithms, in one
+// RotateAll is Rotate for every algorithm of contract.SigningAlgorithms, in one
 // transaction; it returns the new kid of each.
 func (s *Store) RotateAll(ctx context.Context, publishAhead, oldKeyGrace time.Duration) (map[jose.SignatureAlgorithm]string, error) {
-	return s.rotate(ctx, SigningAlgorithms, publishAhead, oldKeyGrace)
+	return s.rotate(ctx, contract.SigningAlgorithms, publishAhead, oldKeyGrace)
 }
 
 func (s *Store) rotate(ctx context.Context, algs []jose.SignatureAlgorithm, publishAhead, oldKeyGrace time.Duration) (map[jose.SignatureAlgorithm]string, error) {
@@ -260,7 +256,7 @@ func newSigningKey(alg jose.SignatureAlgorithm) (jose.JSONWebKey, error) {
 	case jose.RS256:
 		key, err = rsa.GenerateKey(rand.Reader, rsaBits)
 	default:
-		return jose.JSONWebKey{}, fmt.Errorf("signing algorithm %q: want one of %v", alg, SigningAlgorithms)
+		return jose.JSONWebKey{}, fmt.Errorf("signing algorithm %q: want one of %v", alg, contract.SigningAlgorithms)
 	}
 	if err != nil {
 		return jose.JSONWebKey{}, fmt.Errorf("generate %s key: %w", alg, err)
