@@ -112,11 +112,13 @@ func (f *networkFlags) build(deps serveDeps) (*server, error) {
 	case len(f.token) < network.MinAdminTokenLength:
 		deps.Logger.Warn("network admin API runs with a short token (--insecure-dev)")
 	}
-	accounting, err := f.radius.start(store, deps)
+	entitlementServer, err := f.entitlement.server(store, deps)
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	entitlementServer, err := f.entitlement.server(store, deps)
+	// Last: it opens the UDP socket, which nothing closes if a later
+	// setting is refused.
+	accounting, err := f.radius.start(store, deps)
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
