@@ -47,6 +47,16 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$(printf '%s' "$want")" ]; then
 	printf '%s' "$want" >"$conf"
 fi
 
+# A fresh service for every run: on a machine whose root lacks
+# CAP_SYS_RESOURCE (this sandbox's), a service that had already run other
+# compose projects for a while sometimes had runc refuse the containers'
+# ulimits ("error setting rlimit type 6: operation not permitted"), and a
+# restarted one started them again. Only the service this script starts is
+# stopped (by its socket path).
+if pkill -f "podman system service --time=0 unix://$SOCK" 2>/dev/null; then
+	say "stopping the podman system service left on $SOCK"
+	sleep 1
+fi
 if ! curl -fsS --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; then
 	say "starting podman system service on $SOCK"
 	mkdir -p "$(dirname "$SOCK")"
