@@ -57,13 +57,24 @@ func (s *Store) ApplyAccounting(ctx context.Context, events []AccountingEvent, r
 	if len(pending) == 0 {
 		return results, errs, nil
 	}
-	conflicts, err := s.applyAccounting(ctx, events, pending, remember, results)
+	conflicts, err := s.applyAccounting(ctx, events, pending, remember, results, false)
+	if errors.Is(err, errAddressTaken) {
+		// A writer outside the feed holds an address an Open wanted: the
+		// transaction was rolled back; again, leaving such Opens out.
+		clear(results)
+		for i := range events {
+			if confirmed[i] {
+				results[i].Outcome = OutcomeConfirmed
+			}
+		}
+		conflicts, err = s.applyAccounting(ctx, events, pending, remember, results, true)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, i := range conflicts {
 		alone := make([]AccountingResult, len(events))
-		again, err := s.applyAccounting(ctx, events, []int{i}, remember, alone)
+		again, err := s.applyAccounting(ctx, events, []int{i}, remember, alone, true)
 		switch {
 		case err != nil:
 			errs[i] = err
@@ -174,9 +185,11 @@ func accountingRounds(events []AccountingEvent, pending []int) []accountingRound
 // applyAccounting runs the pending events in one transaction, sent as one
 // pipeline (BEGIN to COMMIT in one round trip), writing their results;
 // conflicts are the indexes of Opens that found the address taken by a
-// writer that holds none of our locks.
+// writer that holds none of our locks. Unless tolerant, such an Open fails
+// the whole transaction instead (errAddressTaken; nothing is written): the
+// cheaper statement for the case that almost never happens.
 func (s *Store) applyAccounting(ctx context.Context, events []AccountingEvent, pending []int, remember time.Duration,
-	results []AccountingResult) (conflicts []int, err error) {
+	results []AccountingResult, tolerant bool) (conflicts []int, err error) {
 	window := pgtype.Interval{Microseconds: remember.Microseconds(), Valid: true}
 	batch := &pgx.Batch{}
 	batch.Queue(`BEGIN`)
@@ -201,7 +214,7 @@ func (s *Store) applyAccounting(ctx context.Context, events []AccountingEvent, p
 			queueCloses(batch, events, round.closes, window, results)
 		}
 		if len(round.opens) > 0 {
-			queueOpens(batch, events, round.opens, window, results, &conflicts)
+			queueOpens(batch, events, round.opens, window, results, &conflicts, tolerant)
 		}
 	}
 	batch.Queue(`COMMIT`)
@@ -215,6 +228,10 @@ func (s *Store) applyAccounting(ctx context.Context, events []AccountingEvent, p
 		// before the connection goes back to the pool.
 		if _, rollbackErr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rollbackErr != nil {
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		var pgErr *pgconn.PgError
+		if !tolerant && errors.As(err, &pgErr) && pgErr.Code == "23P01" && pgErr.TableName == "network_sessions" {
+			return nil, errAddressTaken
 		}
 		return nil, fmt.Errorf("accounting: %w", pg.MapError(err))
 	}
@@ -254,7 +271,7 @@ func queueCloses(batch *pgx.Batch, events []AccountingEvent, round []int, window
 	})
 }
 
-func queueOpens(batch *pgx.Batch, events []AccountingEvent, round []int, window pgtype.Interval, results []AccountingResult, conflicts *[]int) {
+func queueOpens(batch *pgx.Batch, events []AccountingEvent, round []int, window pgtype.Interval, results []AccountingResult, conflicts *[]int, tolerant bool) {
 	n := len(round)
 	nas, sid, ips, at := make([]string, n), make([]string, n), make([]netip.Prefix, n), make([]time.Time, n)
 	msisdn, apn, rat, imsi := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
@@ -286,7 +303,11 @@ func queueOpens(batch *pgx.Batch, events []AccountingEvent, round []int, window 
 		}
 		return rows.Err()
 	})
-	batch.Queue(openInsertSQL, nas, sid, ips, at, window, msisdn, apn, rat, imsi).Query(func(rows pgx.Rows) error {
+	insert := openInsertSQL
+	if tolerant {
+		insert = openInsertTolerantSQL
+	}
+	batch.Queue(insert, nas, sid, ips, at, window, msisdn, apn, rat, imsi).Query(func(rows pgx.Rows) error {
 		decided := make([]bool, n)
 		for rows.Next() {
 			var ord int64
@@ -316,6 +337,10 @@ func queueOpens(batch *pgx.Batch, events []AccountingEvent, round []int, window 
 		return nil
 	})
 }
+
+// errAddressTaken: an Open of a batch run without tolerance met an
+// address held by a writer outside the feed; the batch was rolled back.
+var errAddressTaken = errors.New("accounting: an address is held outside the feed")
 
 // errNoResult guards against a statement that answered for fewer events
 // than it was given (committed, but unknown: the gateway retransmits).

@@ -247,3 +247,65 @@ func TestAccountingStopAndStartConcurrently(t *testing.T) {
 		t.Errorf("%d of %d stopped sessions are open", open, sessions)
 	}
 }
+
+// TestAccountingStartRacesAdminWriter: an admin session committed on the
+// address after the Start's cut read it and before its insert. The batch's
+// plain insert waits for that writer, fails on the exclusion constraint and
+// the batch is rolled back and run again with the tolerant insert: the Start
+// then cuts the admin session like any holder, and nothing of the first try
+// remains.
+func TestAccountingStartRacesAdminWriter(t *testing.T) {
+	a := newAccounting(t)
+	ctx := context.Background()
+	tx, err := a.store.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO network_sessions (msisdn, ip, period) VALUES ($1, '127.50.3.1/32', tstzrange(now() - interval '2 hours', NULL, '[)'))`, alice); err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		results []AccountingResult
+		errs    []error
+		err     error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		results, errs, err := a.store.ApplyAccounting(ctx, []AccountingEvent{a.open("pgw1", "race", bob, "127.50.3.1", 10)}, DefaultRememberStops)
+		done <- outcome{results, errs, err}
+	}()
+	// The Start's insert waits for the admin writer's transaction.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := a.store.db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Start never waited for the admin writer")
+		}
+		select {
+		case o := <-done:
+			t.Fatalf("the Start did not wait for the admin writer: %+v, %v, %v", o.results, o.errs, o.err)
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.err != nil || o.errs[0] != nil || o.results[0].Outcome != OutcomeOpened || o.results[0].Superseded != 1 {
+		t.Fatalf("Start racing an admin writer = %+v, %v, %v; want opened, superseding it", o.results, o.errs, o.err)
+	}
+	expectHolder(t, a.store, "127.50.3.1", 1, a.at(5), alice)
+	expectHolder(t, a.store, "127.50.3.1", 1, a.at(11), bob)
+	var n int
+	if err := a.store.db.QueryRow(ctx, `SELECT count(*) FROM network_sessions WHERE ip = '127.50.3.1'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("sessions on the address = %d, %v; want 2 (the admin one, cut, and the Start's)", n, err)
+	}
+}
