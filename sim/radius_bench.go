@@ -312,6 +312,7 @@ type radiusRun struct {
 	model     *radiusModel
 	sockets   []*radiusSocket
 	latency   histogram
+	interval  atomic.Pointer[histogram] // the answers since the last progress line
 	answered  atomic.Uint64
 	lost      atomic.Uint64
 	resent    atomic.Uint64
@@ -430,7 +431,8 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / r.cfg.Rate)
 	count, skipped := 0, 0
-	nextReport := start.Add(r.cfg.ReportEvery)
+	nextReport, intervalStart := start.Add(r.cfg.ReportEvery), start
+	r.interval.Store(&histogram{})
 	for k := 0; ; k++ {
 		due := start.Add(time.Duration(k) * interval)
 		if preload && count >= n || !preload && due.Sub(start) >= d || ctx.Err() != nil {
@@ -468,9 +470,11 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 		count++
 		r.counter(statusName(status)).Add(1)
 		if r.cfg.Progress != nil && time.Now().After(nextReport) {
-			fmt.Fprintf(r.cfg.Progress, "radius: %s sent %d answered %d unanswered %d p99 %s\n",
-				time.Since(start).Round(time.Second), count, r.answered.Load(), r.lost.Load(), r.latency.quantile(0.99))
-			nextReport = nextReport.Add(r.cfg.ReportEvery)
+			h := r.interval.Swap(&histogram{})
+			fmt.Fprintf(r.cfg.Progress, "radius: %s sent %d answered %d unanswered %d; this interval: %.0f answered/s, p50 %s, p99 %s\n",
+				time.Since(start).Round(time.Second), count, r.answered.Load(), r.lost.Load(),
+				float64(h.count())/time.Since(intervalStart).Seconds(), h.quantile(0.5), h.quantile(0.99))
+			nextReport, intervalStart = nextReport.Add(r.cfg.ReportEvery), time.Now()
 		}
 	}
 	if preload {
@@ -567,7 +571,11 @@ func (r *radiusRun) receive(s *radiusSocket) {
 		}
 		s.pending[buf[1]] = nil
 		s.mu.Unlock()
-		r.latency.record(time.Since(p.first))
+		d := time.Since(p.first)
+		r.latency.record(d)
+		if h := r.interval.Load(); h != nil {
+			h.record(d)
+		}
 		r.answered.Add(1)
 		r.finish(s, buf[1], p)
 	}
