@@ -56,9 +56,9 @@ type RadiusBenchConfig struct {
 
 // RadiusBenchReport is what a run did.
 type RadiusBenchReport struct {
-	Opened          int               `json:"opened_before"`      // Starts of the preload
+	Opened          int               `json:"opened_before"`     // Starts of the preload
 	OpenUnanswered  uint64            `json:"opened_unanswered"` // Starts of the preload given up (the model is then unsure)
-	Sent            map[string]uint64 `json:"sent"`          // timed run, by status type
+	Sent            map[string]uint64 `json:"sent"`              // timed run, by status type
 	Answered        uint64            `json:"answered"`
 	Unanswered      uint64            `json:"unanswered"` // after every retransmission
 	Retransmissions uint64            `json:"retransmissions"`
