@@ -106,6 +106,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err := c.web.validate(); err != nil {
 		return err
 	}
+	tuneGC()
 	logger := c.logs.logger()
 	pool, err := c.db.open(ctx, c.name, true)
 	if err != nil {
