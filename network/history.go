@@ -46,7 +46,8 @@ type HistoryReport struct {
 // historyDaysAhead days ahead, moves the sessions closed more than
 // HotRetention before now to history, drops the partitions (and deletes
 // the rows of the default partition) ended more than retention before now,
-// and vacuums the hot table (and the history, if sessions moved).
+// and vacuums the hot table (unless empty) and the history (if sessions
+// moved).
 func (s *Store) MaintainHistory(ctx context.Context, now time.Time, retention time.Duration) (HistoryReport, error) {
 	var report HistoryReport
 	if retention < 24*time.Hour {
@@ -109,8 +110,22 @@ INSERT INTO network_session_history (`+historyColumns+`) SELECT `+historyColumns
 	// whole) marks the new pages all-visible, so the resolver's index-only
 	// scans of the past need not read the heap; pages already all-visible
 	// are skipped, so old partitions cost nothing.
-	if _, err := conn.Exec(ctx, `VACUUM network_sessions`); err != nil {
-		return report, fmt.Errorf("history: vacuum the hot table: %w", pg.MapError(err))
+	//
+	// Never while the hot table is empty: its statistics would then say "no
+	// rows", and a statement planned while it still is (the resolver's
+	// generic plan on a fresh start, with the feed about to fill the table)
+	// would keep a sequential scan until the next vacuum. Vacuumed with a
+	// row in it, the statistics give a density, which the planner scales by
+	// the table's size at each planning. What an empty table holds dead is
+	// vacuumed at the first round that finds a row.
+	var occupied bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM network_sessions)`).Scan(&occupied); err != nil {
+		return report, fmt.Errorf("history: %w", pg.MapError(err))
+	}
+	if occupied {
+		if _, err := conn.Exec(ctx, `VACUUM network_sessions`); err != nil {
+			return report, fmt.Errorf("history: vacuum the hot table: %w", pg.MapError(err))
+		}
 	}
 	if report.Moved > 0 {
 		if _, err := conn.Exec(ctx, `VACUUM (INDEX_CLEANUP OFF) network_session_history`); err != nil {
