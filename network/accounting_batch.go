@@ -61,11 +61,8 @@ func (s *Store) ApplyAccounting(ctx context.Context, events []AccountingEvent, r
 	if errors.Is(err, errAddressTaken) {
 		// A writer outside the feed holds an address an Open wanted: the
 		// transaction was rolled back; again, leaving such Opens out.
-		clear(results)
-		for i := range events {
-			if confirmed[i] {
-				results[i].Outcome = OutcomeConfirmed
-			}
+		for _, i := range pending {
+			results[i] = AccountingResult{}
 		}
 		conflicts, err = s.applyAccounting(ctx, events, pending, remember, results, true)
 	}

@@ -321,7 +321,6 @@ type radiusRun struct {
 	sockets   []*radiusSocket
 	latency   histogram
 	interval  atomic.Pointer[histogram] // the answers since the last progress line
-	window    chan struct{}             // during the preload: a slot per request in flight
 	answered  atomic.Uint64
 	lost      atomic.Uint64
 	resent    atomic.Uint64
@@ -359,13 +358,8 @@ func RunRadiusBench(ctx context.Context, cfg RadiusBenchConfig) (*RadiusBenchRep
 		return nil, fmt.Errorf("radius bench: Accounting-On to %s not answered", cfg.Addr)
 	}
 	report := &RadiusBenchReport{Sent: map[string]uint64{}}
-	// The preload is set-up, not measured: at most preloadWindow Starts in
-	// flight, so a server slower than the rate is not made to drop them
-	// (a Start given up leaves the model unsure of its session).
-	run.window = make(chan struct{}, preloadWindow)
 	report.Opened = run.schedule(ctx, cfg.Open, 0, true)
 	run.inFlight.Wait()
-	run.window = nil
 	report.OpenUnanswered = run.lost.Swap(0)
 	run.latency = histogram{}
 	run.answered.Store(0)
@@ -449,6 +443,13 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 	count, skipped := 0, 0
 	nextReport, intervalStart := start.Add(r.cfg.ReportEvery), start
 	r.interval.Store(&histogram{})
+	// The preload is set-up, not measured: at most preloadWindow Starts in
+	// flight, so a server slower than the rate is not made to drop them (a
+	// Start given up leaves the model unsure of its session).
+	var window chan struct{}
+	if preload {
+		window = make(chan struct{}, preloadWindow)
+	}
 	for k := 0; ; k++ {
 		due := start.Add(time.Duration(k) * interval)
 		if preload && count >= n || !preload && due.Sub(start) >= d || ctx.Err() != nil {
@@ -478,12 +479,12 @@ func (r *radiusRun) schedule(ctx context.Context, n int, d time.Duration, preloa
 			continue
 		}
 		p := r.model.packet(r.cfg, status, i)
-		if r.window != nil {
-			r.window <- struct{}{}
+		if window != nil {
+			window <- struct{}{}
 		}
-		if _, sent := r.sendOn(sock, id, p, i, r.window); !sent {
-			if r.window != nil {
-				<-r.window
+		if _, sent := r.sendOn(sock, id, p, i, window); !sent {
+			if window != nil {
+				<-window
 			}
 			r.model.done(i)
 			skipped++

@@ -88,13 +88,9 @@ func (c *networkGatewayStartCommand) Run(ctx context.Context, args []string) err
 	if c.msisdn == "" || c.ip == "" {
 		return fmt.Errorf("--msisdn and --ip are required: %w", errUsage)
 	}
-	number, err := phone.Normalize(c.msisdn)
+	number, addr, err := parseSubscriber(c.msisdn, c.ip)
 	if err != nil {
-		return fmt.Errorf("--msisdn: %w", err)
-	}
-	addr, err := network.ParseHost(c.ip)
-	if err != nil {
-		return fmt.Errorf("--ip %q: not an IP address", c.ip)
+		return err
 	}
 	gw, err := c.gateway.gateway()
 	if err != nil {
@@ -135,19 +131,9 @@ func (c *networkGatewayStopCommand) Run(ctx context.Context, args []string) erro
 	if c.sessionID == "" {
 		return fmt.Errorf("--session-id is required: %w", errUsage)
 	}
-	number := c.msisdn
-	if number != "" {
-		var err error
-		if number, err = phone.Normalize(number); err != nil {
-			return fmt.Errorf("--msisdn: %w", err)
-		}
-	}
-	var addr netip.Addr
-	if c.ip != "" {
-		var err error
-		if addr, err = network.ParseHost(c.ip); err != nil {
-			return fmt.Errorf("--ip %q: not an IP address", c.ip)
-		}
+	number, addr, err := parseSubscriber(c.msisdn, c.ip)
+	if err != nil {
+		return err
 	}
 	gw, err := c.gateway.gateway()
 	if err != nil {
@@ -161,6 +147,22 @@ func (c *networkGatewayStopCommand) Run(ctx context.Context, args []string) erro
 		s.IP = addr.String()
 	}
 	return printGatewaySession(s, c.asJSON)
+}
+
+// parseSubscriber reads --msisdn and --ip; an empty one stays empty (the
+// zero address), for the Stop, where both are optional.
+func parseSubscriber(msisdn, ip string) (number string, addr netip.Addr, err error) {
+	if msisdn != "" {
+		if number, err = phone.Normalize(msisdn); err != nil {
+			return "", addr, fmt.Errorf("--msisdn: %w", err)
+		}
+	}
+	if ip != "" {
+		if addr, err = network.ParseHost(ip); err != nil {
+			return "", addr, fmt.Errorf("--ip %q: not an IP address", ip)
+		}
+	}
+	return number, addr, nil
 }
 
 // printGatewaySession prints the session id alone (for a shell variable),
