@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -54,8 +55,19 @@ func TestCompose(t *testing.T) {
 	c.compose(time.Minute, "down", "-v", "--remove-orphans") // a previous run's leftovers
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := c.try(time.Minute, c.composeArgs("logs", "--no-color", "--tail", "40")...)
-			t.Logf("compose logs:\n%s", out)
+			// Each container's own log (compose's shows nothing of a
+			// container that restarted), then every container's state.
+			names, _ := c.try(time.Minute, "podman", "ps", "-a", "--filter", "label=com.docker.compose.project="+composeProject,
+				"--format", "{{.Names}}")
+			for _, name := range strings.Fields(names) {
+				out, _ := c.try(time.Minute, "podman", "logs", "--tail", "40", name)
+				t.Logf("podman logs --tail 40 %s:\n%s", name, out)
+			}
+			out, _ := c.try(time.Minute, "podman", "ps", "-a", "--filter", "label=com.docker.compose.project="+composeProject,
+				"--format", "{{.Names}} {{.Status}} restarts={{.Restarts}}")
+			t.Logf("containers:\n%s", out)
+			// Repeated last: CI keeps the tail of the output.
+			t.Logf("TestCompose failed, at %s", c.failure)
 		}
 		c.try(2*time.Minute, c.composeArgs("down", "-v", "--remove-orphans")...)
 	})
@@ -69,10 +81,10 @@ func TestCompose(t *testing.T) {
 	start = time.Now()
 	// The device service: started last by up -d, exits 0 only on "Verified".
 	device := c.container("device")
-	code := strings.TrimSpace(c.run(time.Minute, "podman", "wait", device))
+	code := strings.TrimSpace(c.run(2*time.Minute, "podman", "wait", device)) // the device gives up by itself before
 	logs := c.run(time.Minute, "podman", "logs", device)
 	if code != "0" || !strings.Contains(logs, "Verified: "+composeNumber) {
-		t.Fatalf("device service: exit %s, want 0 and the SP's \"Verified\" page:\n%s", code, logs)
+		c.fatalf("device service: exit %s, want 0 and the SP's \"Verified\" page:\n%s", code, logs)
 	}
 	t.Logf("device service: exit 0, %q", lastLine(logs))
 
@@ -85,7 +97,7 @@ func TestCompose(t *testing.T) {
 		"--network-url", "http://network:9092", "--connect-to", "localhost:8080:sp:8080",
 		"--authorize-url", "http://localhost:8080/start?phoneNumber=%2B"+composeNumber[1:])
 	if err == nil || !strings.Contains(out, "Not verified") || !strings.Contains(out, "does not have this number") {
-		t.Fatalf("handset %s asking for %s through the SP: want \"Not verified\" (verify false) and a non-zero exit, got %v:\n%s",
+		c.fatalf("handset %s asking for %s through the SP: want \"Not verified\" (verify false) and a non-zero exit, got %v:\n%s",
 			composeOther[:6]+"…", composeNumber[:6]+"…", err, out)
 	}
 
@@ -100,10 +112,12 @@ func TestCompose(t *testing.T) {
 }
 
 type composeRun struct {
-	t    *testing.T
-	root string
-	cmd  []string // docker-compose, or docker compose
-	env  map[string]string
+	t       *testing.T
+	began   time.Time
+	failure string // what fatalf said, repeated after the logs
+	root    string
+	cmd     []string // docker-compose, or docker compose
+	env     map[string]string
 }
 
 func newComposeRun(t *testing.T) *composeRun {
@@ -111,7 +125,7 @@ func newComposeRun(t *testing.T) *composeRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &composeRun{t: t, root: root}
+	c := &composeRun{t: t, root: root, began: time.Now()}
 	switch {
 	case lookPath("docker-compose"):
 		c.cmd = []string{"docker-compose"}
@@ -158,6 +172,14 @@ func (c *composeRun) composeArgs(args ...string) []string {
 		"-f", "deploy/testbed/compose.podman.yml", "--env-file", "deploy/compose/.env.example"), args...)
 }
 
+// fatalf fails the test, keeping the message for the end of the output
+// (after the compose logs, which the cleanup prints).
+func (c *composeRun) fatalf(format string, args ...any) {
+	c.t.Helper()
+	c.failure = fmt.Sprintf("%s after the start: %s", time.Since(c.began).Round(100*time.Millisecond), fmt.Sprintf(format, args...))
+	c.t.Fatal(fmt.Sprintf(format, args...))
+}
+
 func (c *composeRun) compose(timeout time.Duration, args ...string) string {
 	c.t.Helper()
 	return c.run(timeout, c.composeArgs(args...)...)
@@ -167,7 +189,7 @@ func (c *composeRun) run(timeout time.Duration, args ...string) string {
 	c.t.Helper()
 	out, err := c.try(timeout, args...)
 	if err != nil {
-		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		c.fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
 }
@@ -188,7 +210,7 @@ func (c *composeRun) container(service string) string {
 	c.t.Helper()
 	id := strings.TrimSpace(c.compose(time.Minute, "ps", "-q", service))
 	if id == "" {
-		c.t.Fatalf("no container for service %s", service)
+		c.fatalf("no container for service %s", service)
 	}
 	return strings.Fields(id)[0]
 }
@@ -203,7 +225,9 @@ func (c *composeRun) runHealthchecks() (stop func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
+		// Every 2 s, the shortest interval docker-compose.yml gives: its
+		// retries then last as long as they would under Docker.
+		tick := time.NewTicker(2 * time.Second)
 		defer tick.Stop()
 		for {
 			out, _ := exec.CommandContext(ctx, "podman", "ps", "-q", "--filter", "label=com.docker.compose.project="+composeProject,
@@ -242,18 +266,18 @@ func (c *composeRun) hostFlow() {
 	defer cancel()
 	gateway := netip.MustParseAddr(composeGateway)
 	if err := sim.CheckLocal(gateway); err != nil {
-		t.Fatalf("the host has no address on the testbed network: %v", err)
+		c.fatalf("the host has no address on the testbed network: %v", err)
 	}
 	authzIP := strings.TrimSpace(c.run(time.Minute, "podman", "inspect", "--format",
 		"{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c.container("authz")))
 	if _, err := netip.ParseAddr(authzIP); err != nil {
-		t.Fatalf("authz's address on the testbed network: %q", authzIP)
+		c.fatalf("authz's address on the testbed network: %q", authzIP)
 	}
 
 	volume := strings.TrimSpace(c.run(time.Minute, "podman", "volume", "inspect", "--format", "{{.Mountpoint}}", composeProject+"_sp-client"))
 	creds, err := sim.ReadClientFile(filepath.Join(volume, "sp-client.json"))
 	if err != nil {
-		t.Fatalf("the SP's credentials that register-sp wrote: %v", err)
+		c.fatalf("the SP's credentials that register-sp wrote: %v", err)
 	}
 	published := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -267,12 +291,12 @@ func (c *composeRun) hostFlow() {
 		RedirectURL: "http://localhost:8080/callback", Scopes: strings.Fields(sim.DefaultScope),
 		APIURL: "http://127.0.0.1:9091/number-verification/v2", HTTP: published})
 	if err != nil {
-		t.Fatalf("discovery through the published port: %v", err)
+		c.fatalf("discovery through the published port: %v", err)
 	}
 	admin := &sim.NetworkAdmin{BaseURL: "http://127.0.0.1:9092", Token: c.env["NUMVERIFY_NETWORK_ADMIN_TOKEN"], HTTP: published}
 	session, err := admin.Attach(ctx, composeNumber, gateway)
 	if err != nil {
-		t.Fatalf("attach the gateway address: %v", err)
+		c.fatalf("attach the gateway address: %v", err)
 	}
 	device := sim.NewDevice(gateway, composeNumber, 0)
 	defer device.Close()
@@ -283,11 +307,11 @@ func (c *composeRun) hostFlow() {
 		req := rp.NewAuthRequest("")
 		out, err := device.Authorize(ctx, req.URL)
 		if err != nil || out.Code == "" {
-			t.Fatalf("silent login from %s: %v, %+v", gateway, err, out)
+			c.fatalf("silent login from %s: %v, %+v", gateway, err, out)
 		}
 		tokens, err := rp.Exchange(ctx, out.Code, req)
 		if err != nil {
-			t.Fatalf("code exchange: %v", err)
+			c.fatalf("code exchange: %v", err)
 		}
 		return tokens
 	}
@@ -297,16 +321,16 @@ func (c *composeRun) hostFlow() {
 	}{{composeNumber, true}, {composeOther, false}} {
 		got, err := rp.Verify(ctx, login().AccessToken, tt.number, false)
 		if err != nil || got != tt.want {
-			t.Fatalf("verify %s…: %v, %v; want %v", tt.number[:6], got, err, tt.want)
+			c.fatalf("verify %s…: %v, %v; want %v", tt.number[:6], got, err, tt.want)
 		}
 	}
 
 	if err := admin.Detach(ctx, session.ID); err != nil {
-		t.Fatal(err)
+		c.fatalf("%v", err)
 	}
 	out, err := device.Authorize(ctx, rp.NewAuthRequest("").URL)
 	if err != nil || out.Error != "access_denied" || out.Code != "" {
-		t.Fatalf("login from %s with no session (Wi-Fi): %v, %+v; want access_denied", gateway, err, out)
+		c.fatalf("login from %s with no session (Wi-Fi): %v, %+v; want access_denied", gateway, err, out)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -145,14 +146,17 @@ func (r *keyRing) load(ctx context.Context) error {
 }
 
 // run loads the keys at start, retrying with backoff until it succeeds
-// (the authorization server may start after this server), then refreshes
-// them every period, until ctx ends.
+// (the authorization server may start after this server, or restart), then
+// refreshes them every period, until ctx ends. Until the first load the
+// server is not ready and waits at most notLoadedRetry between tries, so that
+// it is ready within seconds of its source coming back; once loaded, the
+// backoff may grow to 30 s (the keys it holds keep serving).
 func (r *keyRing) run(ctx context.Context) {
 	retry := retryDelays(250*time.Millisecond, 30*time.Second)
 	for {
 		next := r.period
 		if err := r.refresh(); err != nil {
-			next = retry.NextBackOff()
+			next = r.retryWait(retry)
 			r.log.LogAttrs(ctx, slog.LevelWarn, "key refresh failed", slog.String("keys", r.name), errAttr(err),
 				slog.Duration("retry_in", next))
 		} else {
@@ -164,6 +168,19 @@ func (r *keyRing) run(ctx context.Context) {
 		case <-time.After(next):
 		}
 	}
+}
+
+// notLoadedRetry bounds the wait between tries while no key is loaded.
+const notLoadedRetry = 2 * time.Second
+
+// retryWait is the wait after a failed refresh: the backoff's next delay,
+// at most notLoadedRetry while the ring holds no key.
+func (r *keyRing) retryWait(retry *backoff.ExponentialBackOff) time.Duration {
+	next := retry.NextBackOff()
+	if r.ready() != nil {
+		next = min(next, notLoadedRetry)
+	}
+	return next
 }
 
 func (r *keyRing) ready() error {
