@@ -55,6 +55,8 @@ func (f *radiusFlags) maintainHistory(ctx context.Context, store *network.Store,
 			deps.Logger.Warn("network history", "err", err)
 		case report.Created > 0 || report.Dropped > 0:
 			deps.Logger.Info("network history partitions", "created", report.Created, "dropped", report.Dropped, "moved", report.Moved)
+		case !report.Skipped:
+			deps.Logger.Debug("network history", "moved", report.Moved, "move_took", report.MoveTook, "vacuum_took", report.VacuumTook)
 		}
 		select {
 		case <-ctx.Done():
