@@ -153,7 +153,9 @@ func (g *Gateway) exchange(ctx context.Context, req accountingRequest, what stri
 			continue
 		case errors.Is(ctx.Err(), context.Canceled):
 			return fmt.Errorf("radius gateway: %s: %w", what, ctx.Err())
-		case ctx.Err() != nil:
+		case ctx.Err() != nil, isTimeout(err):
+			// The dial or read can time out on the context's deadline a
+			// moment before the context itself reports it.
 			return fmt.Errorf("radius gateway: %s: no Accounting-Response from %s within %s (%d attempts): is the accounting server listening there, and is the secret the same?",
 				what, g.Addr, wait, retries+1)
 		default:
