@@ -56,16 +56,17 @@ func TestCompose(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			// Each container's own log (compose's shows nothing of a
-			// container that restarted), then every container's state.
-			names, _ := c.try(time.Minute, "podman", "ps", "-a", "--filter", "label=com.docker.compose.project="+composeProject,
-				"--format", "{{.Names}}")
-			for _, name := range strings.Fields(names) {
-				out, _ := c.try(time.Minute, "podman", "logs", "--tail", "40", name)
-				t.Logf("podman logs --tail 40 %s:\n%s", name, out)
+			// container that restarted), then every container's state
+			// (podman's own words if it could not say).
+			states, err := c.try(time.Minute, "podman", "ps", "-a", "--filter", "label=com.docker.compose.project="+composeProject,
+				"--format", "{{.Names}} {{.Status}}") // "Up 11 seconds" beside older ones: a restart
+			for _, line := range strings.Split(strings.TrimSpace(states), "\n") {
+				if name, _, ok := strings.Cut(line, " "); ok {
+					out, _ := c.try(time.Minute, "podman", "logs", "--tail", "40", name)
+					t.Logf("podman logs --tail 40 %s:\n%s", name, out)
+				}
 			}
-			out, _ := c.try(time.Minute, "podman", "ps", "-a", "--filter", "label=com.docker.compose.project="+composeProject,
-				"--format", "{{.Names}} {{.Status}} restarts={{.Restarts}}")
-			t.Logf("containers:\n%s", out)
+			t.Logf("containers (%v):\n%s", err, states)
 			// Repeated last: CI keeps the tail of the output.
 			t.Logf("TestCompose failed, at %s", c.failure)
 		}
@@ -176,8 +177,9 @@ func (c *composeRun) composeArgs(args ...string) []string {
 // (after the compose logs, which the cleanup prints).
 func (c *composeRun) fatalf(format string, args ...any) {
 	c.t.Helper()
-	c.failure = fmt.Sprintf("%s after the start: %s", time.Since(c.began).Round(100*time.Millisecond), fmt.Sprintf(format, args...))
-	c.t.Fatal(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	c.failure = fmt.Sprintf("%s after the start: %s", time.Since(c.began).Round(100*time.Millisecond), msg)
+	c.t.Fatal(msg)
 }
 
 func (c *composeRun) compose(timeout time.Duration, args ...string) string {

@@ -84,19 +84,10 @@ func TestAccountingPlansUseIndexesWhenEmpty(t *testing.T) {
 			} else if _, err := tx.Exec(ctx, `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`); err != nil {
 				t.Fatal(err)
 			}
-			// The simple protocol: the $n are the prepared statement's.
-			if _, err := tx.Exec(ctx, "PREPARE feed_statement AS "+sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			args := strings.TrimSuffix(strings.Repeat("NULL, ", maxParam(sql)), ", ")
-			plan, _ := pgtest.Explain(ctx, t, tx, "EXECUTE feed_statement("+args+")")
-			for _, n := range plan.Nodes() {
+			for _, n := range explainGeneric(ctx, t, tx, sql).Nodes() {
 				if n.NodeType == "Seq Scan" {
 					found[name] = append(found[name], n.RelationName)
 				}
-			}
-			if _, err := tx.Exec(ctx, "DEALLOCATE feed_statement"); err != nil { // a session's, not the transaction's
-				t.Fatal(err)
 			}
 			if err := tx.Rollback(ctx); err != nil {
 				t.Fatal(err)
@@ -110,6 +101,24 @@ func TestAccountingPlansUseIndexesWhenEmpty(t *testing.T) {
 	if found := seqScans(false); len(found) == 0 {
 		t.Error("without planSettingsSQL no statement planned a sequential scan: the test no longer shows the hazard")
 	}
+}
+
+// explainGeneric is the plan of statement as the server's prepared
+// statement would run it (its generic plan, if the transaction's
+// plan_cache_mode says so): prepared by name over the simple protocol (the
+// $n are the prepared statement's), explained with NULL for each parameter,
+// and deallocated (a session's, not the transaction's).
+func explainGeneric(ctx context.Context, t *testing.T, tx pgx.Tx, statement string) pgtest.PlanNode {
+	t.Helper()
+	if _, err := tx.Exec(ctx, "PREPARE explained_statement AS "+statement, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	args := strings.TrimSuffix(strings.Repeat("NULL, ", maxParam(statement)), ", ")
+	plan, _ := pgtest.Explain(ctx, t, tx, "EXECUTE explained_statement("+args+")")
+	if _, err := tx.Exec(ctx, "DEALLOCATE explained_statement"); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
 
 // maxParam is the highest $n of a statement.

@@ -84,9 +84,10 @@ func (s *Store) MaintainHistory(ctx context.Context, now time.Time, retention ti
 	}()
 	// Partitions are made and dropped under a short lock timeout: a long
 	// query on the history must not queue every writer behind the DDL.
-	if err := conn.QueryRow(ctx, `SELECT set_config('lock_timeout', '5s', false),
+	// The VACUUMs below are paced (vacuumCostDelay), set here for the session.
+	if err := conn.QueryRow(ctx, `SELECT set_config('lock_timeout', '5s', false), set_config('vacuum_cost_delay', $3, false),
         network_history_prepare($1::timestamptz - interval '1 day', $1::timestamptz + make_interval(days => $2))`,
-		now, historyDaysAhead).Scan(new(string), &report.Created); err != nil {
+		now, historyDaysAhead, vacuumCostDelay).Scan(new(string), new(string), &report.Created); err != nil {
 		return report, fmt.Errorf("history: prepare partitions: %w", pg.MapError(err))
 	}
 	began := time.Now()
@@ -140,9 +141,6 @@ INSERT INTO network_session_history (`+historyColumns+`) SELECT `+historyColumns
 		return report, fmt.Errorf("history: %w", pg.MapError(err))
 	}
 	if occupied {
-		if _, err := conn.Exec(ctx, `SELECT set_config('vacuum_cost_delay', $1, false)`, vacuumCostDelay); err != nil {
-			return report, fmt.Errorf("history: %w", pg.MapError(err))
-		}
 		if _, err := conn.Exec(ctx, `VACUUM network_sessions`); err != nil {
 			return report, fmt.Errorf("history: vacuum the hot table: %w", pg.MapError(err))
 		}

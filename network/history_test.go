@@ -3,12 +3,8 @@ package network
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/numverify/numverify/internal/pgtest"
 )
 
 // TestHistory: closed sessions move from the hot table to the day's
@@ -145,15 +141,7 @@ func TestHistoryNeverVacuumsEmpty(t *testing.T) {
 		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Exec(ctx, "PREPARE resolve AS "+resolveSQL, pgx.QueryExecModeSimpleProtocol); err != nil {
-			t.Fatal(err)
-		}
-		args := strings.TrimSuffix(strings.Repeat("NULL, ", maxParam(resolveSQL)), ", ")
-		plan, _ := pgtest.Explain(ctx, t, tx, "EXECUTE resolve("+args+")")
-		if _, err := tx.Exec(ctx, "DEALLOCATE resolve"); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range plan.Nodes() {
+		for _, n := range explainGeneric(ctx, t, tx, resolveSQL).Nodes() {
 			if n.NodeType == "Seq Scan" {
 				return true
 			}
