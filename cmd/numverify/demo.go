@@ -27,7 +27,6 @@ import (
 	"github.com/numverify/numverify/internal/pgcluster"
 	"github.com/numverify/numverify/internal/phone"
 	"github.com/numverify/numverify/migrations"
-	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/entitlement"
 	"github.com/numverify/numverify/network/radius"
 	"github.com/numverify/numverify/sim"
@@ -306,6 +305,7 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 	accountingDone := make(chan struct{})
 	go func() {
 		defer close(accountingDone)
+		defer accounting.pool.Close()
 		if err := accounting.server.Serve(runCtx, accounting.conn); err != nil {
 			deps.Logger.Warn("demo radius: close", "err", err)
 		}
@@ -319,9 +319,10 @@ func startDemoStack(ctx context.Context, deps serveDeps, registry *prometheus.Re
 type demoRadius struct {
 	server *radius.Server
 	conn   net.PacketConn
+	pool   *pgxpool.Pool // the accounting server's own (openAccountingStore)
 }
 
-func (r *demoRadius) close() { r.conn.Close() }
+func (r *demoRadius) close() { r.conn.Close(); r.pool.Close() }
 
 // startDemoRadius builds the accounting server `serve network` runs with
 // --radius-secret, on a free UDP port of 127.0.0.1 (bound here, as the
@@ -329,21 +330,23 @@ func (r *demoRadius) close() { r.conn.Close() }
 // gateway sends to it), recording into the network's session table; it
 // sets stack.radiusAddr.
 func startDemoRadius(stack *demoStack, deps serveDeps) (*demoRadius, error) {
-	store, err := network.NewStore(deps.Pool, network.Pools{})
+	store, pool, err := openAccountingStore(deps)
 	if err != nil {
 		return nil, err
 	}
 	server, err := radius.NewServer(store, radius.Config{Clients: radius.NewClients(stack.radiusSecret, nil),
-		Logger: deps.Logger, Registerer: deps.Registry})
+		Logger: deps.Logger, Registerer: deps.Registry, Committers: accountingCommitters})
 	if err != nil {
+		pool.Close()
 		return nil, err
 	}
 	conn, err := radius.Listen("127.0.0.1:0")
 	if err != nil {
+		pool.Close()
 		return nil, err
 	}
 	stack.radiusAddr = conn.LocalAddr().String()
-	return &demoRadius{server: server, conn: conn}, nil
+	return &demoRadius{server: server, conn: conn, pool: pool}, nil
 }
 
 // demoFlagValues are the settings of the three components for the demo.

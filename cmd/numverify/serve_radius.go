@@ -9,6 +9,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/radius"
 )
@@ -72,7 +75,7 @@ func (f *radiusFlags) start(store *network.Store, deps serveDeps) (func(context.
 	if f.historyRetention < 24*time.Hour {
 		return nil, errors.New("--network-history-retention must be at least 24h")
 	}
-	accounting, err := f.startAccounting(store, deps)
+	accounting, err := f.startAccounting(deps)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +94,7 @@ func (f *radiusFlags) start(store *network.Store, deps serveDeps) (func(context.
 
 // startAccounting opens the UDP socket and returns the accounting server as
 // a background task, or nil when RADIUS is disabled.
-func (f *radiusFlags) startAccounting(store *network.Store, deps serveDeps) (func(context.Context), error) {
+func (f *radiusFlags) startAccounting(deps serveDeps) (func(context.Context), error) {
 	if f.addr == "" {
 		return nil, nil
 	}
@@ -120,19 +123,57 @@ func (f *radiusFlags) startAccounting(store *network.Store, deps serveDeps) (fun
 	if f.secret != "" && len(f.secret) < radius.MinSecretLength {
 		deps.Logger.Warn("the RADIUS shared secret is short; RFC 2865 asks for at least 16 characters")
 	}
-	srv, err := radius.NewServer(store, radius.Config{Clients: radius.NewClients(f.secret, clients), Logger: deps.Logger,
-		Registerer: deps.Registry, RememberStops: f.rememberStops, OpenSessions: cmp.Or(f.openSessions, -1)})
+	feed, feedPool, err := openAccountingStore(deps)
 	if err != nil {
+		return nil, err
+	}
+	srv, err := radius.NewServer(feed, radius.Config{Clients: radius.NewClients(f.secret, clients), Logger: deps.Logger,
+		Registerer: deps.Registry, RememberStops: f.rememberStops, OpenSessions: cmp.Or(f.openSessions, -1),
+		Committers: accountingCommitters})
+	if err != nil {
+		feedPool.Close()
 		return nil, err
 	}
 	conn, err := radius.Listen(f.addr)
 	if err != nil {
+		feedPool.Close()
 		return nil, err
 	}
 	deps.Logger.Info("listening", "server", "radius", "addr", conn.LocalAddr().String(), "clients", len(clients))
 	return func(ctx context.Context) {
+		defer feedPool.Close()
 		if err := srv.Serve(ctx, conn); err != nil {
 			deps.Logger.Warn("radius: close", "err", err)
 		}
 	}, nil
+}
+
+// accountingCommitters is how many transactions of the feed are in flight
+// at once (radius.Config.Committers); accountingPoolSize adds one
+// connection for the reads outside them (Interim-Updates of sessions open
+// already, the open-session count, the purge of remembered Stops).
+const (
+	accountingCommitters = 2
+	accountingPoolSize   = accountingCommitters + 1
+)
+
+// openAccountingStore opens the store the accounting server commits to, on
+// a pool of its own. From the shared pool, each batch would wait for a
+// connection behind every login and verification queued for one, and a
+// gateway retransmits after a few seconds and gives up after a few tries:
+// the feed must not queue behind the HTTP traffic
+// (TestAccountingDoesNotWaitForTheSharedPool).
+func openAccountingStore(deps serveDeps) (*network.Store, *pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: accountingPoolSize, ApplicationName: "numverify-network-radius"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("radius: accounting pool: %w", err)
+	}
+	store, err := network.NewStore(pool, network.Pools{})
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("radius: %w", err)
+	}
+	return store, pool, nil
 }
