@@ -206,6 +206,6 @@ func (s *sharedFlags) keys(withSecretsKey bool) serveKeys {
 func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpx.NewPoolCollector(pool))
+		httpx.NewPoolCollector(pool, "shared"))
 	return registry
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/radius"
@@ -174,6 +175,12 @@ func openAccountingStore(deps serveDeps) (*network.Store, *pgxpool.Pool, error) 
 	if err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("radius: %w", err)
+	}
+	if deps.Registry != nil {
+		if err := deps.Registry.Register(httpx.NewPoolCollector(pool, "radius")); err != nil {
+			pool.Close()
+			return nil, nil, fmt.Errorf("radius: pool metrics: %w", err)
+		}
 	}
 	return store, pool, nil
 }

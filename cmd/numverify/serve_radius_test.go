@@ -45,7 +45,8 @@ func TestAccountingDoesNotWaitForTheSharedPool(t *testing.T) {
 	addr := freeUDPAddr(t)
 	f := &radiusFlags{addr: addr, secret: "testing123-testing123", rememberStops: network.DefaultRememberStops,
 		historyRetention: network.DefaultHistoryRetention}
-	deps := serveDeps{Pool: shared, DatabaseURL: db.URL, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
+	registry := prometheus.NewRegistry()
+	deps := serveDeps{Pool: shared, DatabaseURL: db.URL, Logger: slog.New(slog.DiscardHandler), Registry: registry}
 	serve, err := f.startAccounting(deps)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,24 @@ func TestAccountingDoesNotWaitForTheSharedPool(t *testing.T) {
 	var n int
 	if err := shared.QueryRow(ctx, `SELECT count(*) FROM network_sessions WHERE ip = $1 AND upper_inf(period)`, ip).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("open sessions at %s after the Start: %d, %v; want 1", ip, n, err)
+	}
+	// Its pool is seen in the metrics, beside the shared one's.
+	families, err := registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if f.GetName() == "numverify_pgxpool_max_conns" && l.GetName() == "pool" && l.GetValue() == "radius" {
+					found = m.GetGauge().GetValue() == accountingPoolSize
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf(`no numverify_pgxpool_max_conns{pool="radius"} %d among the metrics`, accountingPoolSize)
 	}
 }
 

@@ -11,10 +11,12 @@ type poolCollector struct {
 	descs map[string]*prometheus.Desc
 }
 
-// NewPoolCollector returns a Prometheus collector of the pool's statistics.
-func NewPoolCollector(pool *pgxpool.Pool) prometheus.Collector {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("numverify_pgxpool_"+name, help, nil, nil)
+// NewPoolCollector returns a Prometheus collector of the pool's statistics,
+// labelled pool=name: "shared" for the pool of a serving process, others for
+// the pools a component keeps to itself ("radius").
+func NewPoolCollector(pool *pgxpool.Pool, name string) prometheus.Collector {
+	d := func(metric, help string) *prometheus.Desc {
+		return prometheus.NewDesc("numverify_pgxpool_"+metric, help, nil, prometheus.Labels{"pool": name})
 	}
 	return &poolCollector{pool: pool, descs: map[string]*prometheus.Desc{
 		"acquired":         d("acquired_conns", "Connections currently in use."),
