@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/internal/janitor"
+	"github.com/numverify/numverify/internal/pg"
+	"github.com/numverify/numverify/network"
 )
 
 // serveDeps is what `serve` hands every component: the shared pool (and its
@@ -208,4 +211,24 @@ func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		httpx.NewPoolCollector(pool, "shared"))
 	return registry
+}
+
+// openNetworkStoreAlone opens a network store on a pool of its own of size
+// connections, for a component that must not wait for the shared pool (the
+// accounting server, the operator-token redemption), named "numverify-"+name
+// in pg_stat_activity and pool=name in the metrics.
+func openNetworkStoreAlone(ctx context.Context, deps serveDeps, name string, size int32) (*network.Store, *pgxpool.Pool, error) {
+	pool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: size, ApplicationName: "numverify-" + name})
+	if err != nil {
+		return nil, nil, fmt.Errorf("pool %s: %w", name, err)
+	}
+	store, err := network.NewStore(pool, network.Pools{})
+	if err == nil && deps.Registry != nil {
+		err = deps.Registry.Register(httpx.NewPoolCollector(pool, name))
+	}
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("pool %s: %w", name, err)
+	}
+	return store, pool, nil
 }

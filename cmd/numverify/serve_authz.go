@@ -15,7 +15,6 @@ import (
 	"github.com/numverify/numverify/internal/contract"
 	"github.com/numverify/numverify/internal/httpx"
 	"github.com/numverify/numverify/internal/keystore"
-	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/network"
 )
 
@@ -211,16 +210,11 @@ func (f *authzFlags) build(ctx context.Context, deps serveDeps, shared authzShar
 // would each wait for a second one, forever. The redemption (one autocommit
 // UPDATE) draws from a small pool of its own instead.
 func openOperatorTokens(ctx context.Context, deps serveDeps) (*network.Store, *pgxpool.Pool, error) {
-	redeemPool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: operatorTokenPoolSize, ApplicationName: "numverify-authz-redeem"})
+	store, pool, err := openNetworkStoreAlone(ctx, deps, "authz-redeem", operatorTokenPoolSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("authz: operator-token pool: %w", err)
-	}
-	operatorTokens, err := network.NewStore(redeemPool, network.Pools{})
-	if err != nil {
-		redeemPool.Close()
 		return nil, nil, fmt.Errorf("authz: operator tokens: %w", err)
 	}
-	return operatorTokens, redeemPool, nil
+	return store, pool, nil
 }
 
 // proxyProtocolListener reads the PROXY header of the trusted proxies on

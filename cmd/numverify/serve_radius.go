@@ -11,8 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/numverify/numverify/internal/httpx"
-	"github.com/numverify/numverify/internal/pg"
 	"github.com/numverify/numverify/network"
 	"github.com/numverify/numverify/network/radius"
 )
@@ -167,20 +165,9 @@ const (
 func openAccountingStore(deps serveDeps) (*network.Store, *pgxpool.Pool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pg.Open(ctx, deps.DatabaseURL, pg.Options{MaxConns: accountingPoolSize, ApplicationName: "numverify-network-radius"})
+	store, pool, err := openNetworkStoreAlone(ctx, deps, "radius", accountingPoolSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("radius: accounting pool: %w", err)
-	}
-	store, err := network.NewStore(pool, network.Pools{})
-	if err != nil {
-		pool.Close()
 		return nil, nil, fmt.Errorf("radius: %w", err)
-	}
-	if deps.Registry != nil {
-		if err := deps.Registry.Register(httpx.NewPoolCollector(pool, "radius")); err != nil {
-			pool.Close()
-			return nil, nil, fmt.Errorf("radius: pool metrics: %w", err)
-		}
 	}
 	return store, pool, nil
 }
