@@ -148,9 +148,10 @@ func (f *radiusFlags) startAccounting(deps serveDeps) (func(context.Context), er
 }
 
 // accountingCommitters is how many transactions of the feed are in flight
-// at once (radius.Config.Committers); accountingPoolSize adds one
-// connection for the reads outside them (Interim-Updates of sessions open
-// already, the open-session count, the purge of remembered Stops).
+// at once (radius.Config.Committers; each committer's read of the sessions
+// open already comes before its transaction, on the same turn);
+// accountingPoolSize adds one connection for the housekeeping beside them
+// (the open-session count, the purge of remembered Stops).
 const (
 	accountingCommitters = 2
 	accountingPoolSize   = accountingCommitters + 1
@@ -162,10 +163,11 @@ const (
 // gateway retransmits after a few seconds and gives up after a few tries:
 // the feed must not queue behind the HTTP traffic
 // (TestAccountingDoesNotWaitForTheSharedPool).
+//
+// pg.Open bounds its first connection by the URL's connect timeout, so no
+// deadline is added here.
 func openAccountingStore(deps serveDeps) (*network.Store, *pgxpool.Pool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store, pool, err := openNetworkStoreAlone(ctx, deps, "radius", accountingPoolSize)
+	store, pool, err := openNetworkStoreAlone(context.Background(), deps, "radius", accountingPoolSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("radius: %w", err)
 	}

@@ -74,11 +74,13 @@ func TestAccountingDoesNotWaitForTheSharedPool(t *testing.T) {
 	}
 	found := false
 	for _, f := range families {
+		if f.GetName() != "numverify_pgxpool_max_conns" {
+			continue
+		}
 		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if f.GetName() == "numverify_pgxpool_max_conns" && l.GetName() == "pool" && l.GetValue() == "radius" {
-					found = m.GetGauge().GetValue() == accountingPoolSize
-				}
+			labels := m.GetLabel()
+			if len(labels) == 1 && labels[0].GetName() == "pool" && labels[0].GetValue() == "radius" {
+				found = m.GetGauge().GetValue() == accountingPoolSize
 			}
 		}
 	}
