@@ -13,7 +13,8 @@ import (
 
 // TestResolveUsesIndex shows, on a table of a few thousand analysed rows
 // (planner settings untouched), that the resolver's query is answered from
-// the exclusion constraint's GiST index, never by a sequential scan.
+// the exclusion constraint's GiST index, never by a sequential scan, and that
+// for an instant of now it asks the open sessions' B-tree first.
 func TestResolveUsesIndex(t *testing.T) {
 	store, _ := newTestStore(t, testPools)
 	loadSessions(t, store, 2000, 6000)
@@ -35,7 +36,7 @@ func TestResolveUsesIndex(t *testing.T) {
 			}
 			plan, raw := pgtest.Explain(context.Background(), t, store.db, sql, netipAddr(tt.addr), tt.port, tt.at)
 			nodes := plan.Nodes()
-			usesIndex := false
+			usesIndex, usesOpen := false, false
 			for _, n := range nodes {
 				if n.NodeType == "Seq Scan" {
 					t.Errorf("plan has a Seq Scan:\n%s", raw)
@@ -43,9 +44,15 @@ func TestResolveUsesIndex(t *testing.T) {
 				if n.IndexName == "network_sessions_no_overlap" {
 					usesIndex = true
 				}
+				if n.IndexName == "network_sessions_active" {
+					usesOpen = true
+				}
 			}
 			if !usesIndex {
 				t.Errorf("plan does not use network_sessions_no_overlap:\n%s", raw)
+			}
+			if !past(tt.at) && !usesOpen {
+				t.Errorf("plan for now does not ask network_sessions_active first:\n%s", raw)
 			}
 		})
 	}

@@ -12,13 +12,29 @@ import (
 	"github.com/numverify/numverify/internal/pg"
 )
 
-// resolveSQL is answered from the GiST index of the exclusion constraint
-// network_sessions_no_overlap (network_address_key(ip), ip inet_ops, ports,
-// period): the key (the /32, or the /64 of an IPv6 address) leads to the
-// address's few sessions, >>= finds the /32, /128 or /64 holding the
-// address. The constraint guarantees at most one row.
-const resolveSQL = `SELECT ` + sessionColumns + ` FROM network_sessions
+// resolveSQL asks first for an open session, which holds the address at
+// nearly every login: the partial B-tree network_sessions_active
+// (network_address_key(ip) WHERE upper_inf(period), migration 0013) leads to
+// it in a few pages. Its key is compared with = ANY of a one-element array, a
+// condition a B-tree takes and the GiST index does not, so that tree is the
+// only way in whatever the statistics say. An open session whose period
+// began at or before the instant contains it, and the exclusion constraint
+// lets no other session contain it too: when the first branch answers, that
+// is the answer, and the Append never starts the second. Only when no open
+// session holds the address (off the mobile network, or a session closed
+// just after the instant) does the second branch ask the general question of
+// the GiST index of the exclusion constraint network_sessions_no_overlap
+// (network_address_key(ip), ip inet_ops, ports, period): the key (the /32,
+// or the /64 of an IPv6 address) leads to the address's few sessions, >>=
+// finds the /32, /128 or /64 holding the address.
+const resolveSQL = `(SELECT ` + sessionColumns + ` FROM network_sessions
+WHERE network_address_key(ip) = ANY(ARRAY[network_address_key($1::inet)]) AND upper_inf(period)
+    AND ip >>= $1::inet AND ports @> $2::int4 AND lower(period) <= $3::timestamptz
+LIMIT 1)
+UNION ALL
+(SELECT ` + sessionColumns + ` FROM network_sessions
 WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
+LIMIT 1)
 LIMIT 1`
 
 // resolveHistorySQL is the same question of both tables at once, for an
