@@ -64,6 +64,7 @@ func TestCompose(t *testing.T) {
 				if name, _, ok := strings.Cut(line, " "); ok {
 					out, _ := c.try(time.Minute, "podman", "logs", "--tail", "40", name)
 					t.Logf("podman logs --tail 40 %s:\n%s", name, out)
+					c.logStuck(name)
 				}
 			}
 			t.Logf("containers (%v):\n%s", err, states)
@@ -205,6 +206,29 @@ func (c *composeRun) try(timeout time.Duration, args ...string) (string, error) 
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// logStuck logs, for a failed run, where a request may be held up: what
+// every Postgres backend is doing (the postgres container), and each
+// container's TCP connections with their unacknowledged bytes and timers
+// (ss in its network namespace). A /token once hung 15 s in its code
+// exchange, with nothing in Postgres's log of slow statements or lock waits:
+// this says whether the statement was in Postgres and waiting there, or its
+// bytes were never acknowledged.
+func (c *composeRun) logStuck(name string) {
+	if strings.Contains(name, "_postgres_") {
+		out, err := c.try(time.Minute, "podman", "exec", name, "psql", "-U", "numverify", "-d", "numverify", "-c",
+			`SELECT pid, backend_type, client_addr, state, wait_event_type, wait_event,
+				now() - xact_start AS xact, now() - query_start AS query, left(query, 60) AS statement
+			FROM pg_stat_activity ORDER BY pid`)
+		c.t.Logf("pg_stat_activity in %s (%v):\n%s", name, err, out)
+	}
+	pid, err := c.try(time.Minute, "podman", "inspect", "--format", "{{.State.Pid}}", name)
+	if pid = strings.TrimSpace(pid); err != nil || pid == "" || pid == "0" {
+		return // exited
+	}
+	out, err := c.try(time.Minute, "nsenter", "--target", pid, "--net", "ss", "-tnio")
+	c.t.Logf("TCP connections of %s (%v):\n%s", name, err, out)
 }
 
 // container is the name compose 1.29 gives a service's first container.
