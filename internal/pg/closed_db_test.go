@@ -39,12 +39,19 @@ func TestClosedDatabaseIsConnectionError(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Postgres at DATABASE_URL's server: %v", err)
 	}
-	defer admin.Close(context.Background())
+	// Cleanups, not defers: they run after the function's defers, and last
+	// registered first, so the drop below still has its connection (a
+	// deferred Close ran before it, and every run left its database behind).
+	t.Cleanup(func() { admin.Close(context.Background()) })
 	name := fmt.Sprintf("numverify_pg_closed_%d", time.Now().UnixNano())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name) })
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Errorf("drop the test's database %s: %v", name, err)
+		}
+	})
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false"); err != nil {
 		t.Fatal(err)
 	}
