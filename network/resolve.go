@@ -32,18 +32,21 @@ WHERE network_address_key(ip) = ANY(ARRAY[network_address_key($1::inet)]) AND up
     AND ip >>= $1::inet AND ports @> $2::int4 AND lower(period) <= $3::timestamptz
 LIMIT 1)
 UNION ALL
-(SELECT ` + sessionColumns + ` FROM network_sessions
-WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
-LIMIT 1)
+` + resolveHotSQL + `
 LIMIT 1`
+
+// resolveHotSQL is the general question of the hot table ($1 address, $2
+// port, $3 instant), through the exclusion constraint's GiST index: the
+// second branch of resolveSQL and the first of resolveHistorySQL.
+const resolveHotSQL = `(SELECT ` + sessionColumns + ` FROM network_sessions
+WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
+LIMIT 1)`
 
 // resolveHistorySQL is the same question of both tables at once, for an
 // instant in the past (one round trip): the hot table first, then only the
 // history partitions of the days that ended after it (each through its GiST
 // index, led by the address key as well). The Append stops at the first row.
-const resolveHistorySQL = `(SELECT ` + sessionColumns + ` FROM network_sessions
-WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
-LIMIT 1)
+const resolveHistorySQL = resolveHotSQL + `
 UNION ALL
 (SELECT ` + sessionColumns + ` FROM network_session_history
 WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz AND upper(period) > $3::timestamptz

@@ -11,14 +11,14 @@ import (
 // PlanNode is one node of a query plan as EXPLAIN (FORMAT JSON) prints it,
 // with the fields plan checks read.
 type PlanNode struct {
-	NodeType     string `json:"Node Type"`
-	RelationName string `json:"Relation Name"`
-	IndexName    string `json:"Index Name"`
-	IndexCond    string `json:"Index Cond"`
-	Filter       string `json:"Filter"`
-	// RowsRemovedByFilter is read by EXPLAIN ANALYZE only.
-	RowsRemovedByFilter float64    `json:"Rows Removed by Filter"`
-	Plans               []PlanNode `json:"Plans"`
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	IndexCond    string     `json:"Index Cond"`
+	Filter       string     `json:"Filter"`
+	Plans        []PlanNode `json:"Plans"`
+	// RowsRemovedByFilter is printed by EXPLAIN ANALYZE only.
+	RowsRemovedByFilter float64 `json:"Rows Removed by Filter"`
 }
 
 // Nodes is n and every node below it, depth first, parents before children.
