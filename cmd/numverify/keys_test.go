@@ -95,11 +95,12 @@ func TestResourceTokenFormatFollowsAuthz(t *testing.T) {
 		args     []string
 		want     resource.TokenFormat
 	}{
-		{true, nil, resource.FormatJWT},
+		{true, nil, resource.FormatJWTDirect},
+		{true, []string{"--access-token-format", "jwt"}, resource.FormatJWT},
 		{true, []string{"--access-token-format", "jwt-dir"}, resource.FormatJWTDirect},
 		{true, []string{"--access-token-format", "opaque"}, resource.FormatOpaque},
-		{false, nil, resource.FormatJWT},
-		{false, []string{"--resource-token-format", "jwt-dir"}, resource.FormatJWTDirect},
+		{false, nil, resource.FormatJWTDirect},
+		{false, []string{"--resource-token-format", "jwt"}, resource.FormatJWT},
 	} {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		c := newServeCommand("serve resource", nil, &resourceFlags{}, nil)

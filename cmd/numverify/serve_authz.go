@@ -64,7 +64,9 @@ func (f *authzFlags) register(fs *flag.FlagSet) {
 		"the one source of the device's address: peer (the TCP connection), proxy-protocol (PROXY v1/v2 header from the --trusted-proxies on the authz listener), forwarded (Forwarded) or x-forwarded-for (X-Forwarded-For); every source but peer needs --trusted-proxies")
 	fs.StringVar(&f.clientPortHeader, "client-port-header", "",
 		"header in which the nearest trusted proxy sets the device's source port (e.g. X-Real-Port from nginx's $remote_port), with --client-address-from forwarded or x-forwarded-for; never X-Forwarded-Port")
-	fs.StringVar(&f.accessTokenFormat, "access-token-format", authz.FormatJWT, "access token format: jwt (signed, encrypted to the resource server), jwt-dir (encrypted with a shared key) or opaque")
+	fs.StringVar(&f.accessTokenFormat, "access-token-format", authz.FormatJWTDirect,
+		"access token format: jwt-dir (encrypted with the key the resource servers share, kept in Postgres: an AEAD tag, no public-key work), "+
+			"jwt (signed, then encrypted to the resource server: four P-256 operations a token, and a resource server that holds nothing able to mint one) or opaque")
 	fs.StringVar(&f.idTokenAlg, "id-token-alg", "", "obsolete and ignored (a warning at start): each client's registration names its ID token algorithm (numverify client create --id-token-alg); access tokens are always signed with ES256")
 	fs.DurationVar(&f.accessTokenLifetime, "access-token-lifetime", authz.DefaultAccessTokenLifetime, "access token lifetime")
 	fs.Var(&f.accessTokenAudience, "access-token-audience", "aud of JWT access tokens (repeatable; default "+contract.DefaultAudience+")")

@@ -53,9 +53,9 @@ func (f *resourceFlags) register(fs *flag.FlagSet) {
 		"the authorization server whose tokens the resource server accepts (their iss; its discovery document gives the JWKS and introspection endpoint), when not --issuer")
 	fs.StringVar(&f.discoveryURL, "resource-discovery-url", "", "where to fetch the authorization server's discovery document, when not at the issuer (e.g. an internal address)")
 	fs.StringVar(&f.audience, "resource-audience", contract.DefaultAudience, "the aud access tokens must carry")
-	fs.StringVar(&f.tokenFormat, "resource-token-format", string(resource.FormatJWT),
-		"access token format accepted, the one the authorization server issues (--access-token-format): jwt (nested: signed, then encrypted to this server), "+
-			"jwt-dir (encrypted with the shared key) or opaque (introspected); tokens of another format are refused; served together with authz, follows --access-token-format unless set")
+	fs.StringVar(&f.tokenFormat, "resource-token-format", string(resource.FormatJWTDirect),
+		"access token format accepted, the one the authorization server issues (--access-token-format): jwt-dir (encrypted with the shared key), "+
+			"jwt (nested: signed, then encrypted to this server) or opaque (introspected); tokens of another format are refused; served together with authz, follows --access-token-format unless set")
 	fs.StringVar(&f.introspectionID, "resource-introspection-client-id", "", "client id of the resource server at the introspection endpoint (opaque format)")
 	fs.StringVar(&f.introspectionSecret, "resource-introspection-client-secret", "", "client secret of the resource server at the introspection endpoint (opaque format)")
 	fs.BoolVar(&f.singleUse, "single-use-tokens", true,
@@ -117,12 +117,12 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps, shared resour
 // with the authorization server and left at its default, the one that server
 // issues (authzFormat, its --access-token-format).
 func (f *resourceFlags) format(authzFormat string) resource.TokenFormat {
-	if f.tokenFormat == string(resource.FormatJWT) {
+	if f.tokenFormat == string(resource.FormatJWTDirect) {
 		switch authzFormat {
 		case "opaque":
 			return resource.FormatOpaque
-		case "jwt-dir":
-			return resource.FormatJWTDirect
+		case "jwt":
+			return resource.FormatJWT
 		}
 	}
 	return resource.TokenFormat(f.tokenFormat)
