@@ -71,6 +71,7 @@ func (c *benchCommand) Run(ctx context.Context, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
+	tuneGC()
 	if c.mode == sim.ModeRadius { // a packet gateway's accounting, see bench_radius.go
 		return c.radius.run(ctx, radiusBenchRun{devices: c.devices, rate: c.rate, duration: c.duration, reportEvery: c.reportEvery,
 			prefix: c.prefix, firstMSISDN: c.firstMSISDN, asJSON: c.asJSON, output: c.output})

@@ -19,6 +19,10 @@ const serverGCPercent = 400
 // tuneGC sets the collector's target of a server process, unless the
 // operator set GOGC (which wins, as for any Go program; GOMEMLIMIT caps the
 // heap as usual).
+//
+// The load tool (`bench`) calls it too: it shares the machine with the
+// servers it measures, and every core it spends collecting is taken from
+// them.
 func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(serverGCPercent)
