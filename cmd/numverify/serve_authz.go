@@ -67,7 +67,7 @@ func (f *authzFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.accessTokenFormat, "access-token-format", authz.FormatJWTDirect,
 		"access token format: jwt-dir (encrypted with the key the resource servers share, kept in Postgres: an AEAD tag, no public-key work), "+
 			"jwt (signed, then encrypted to the resource server: four P-256 operations a token, and a resource server that holds nothing able to mint one) or opaque")
-	fs.StringVar(&f.idTokenAlg, "id-token-alg", "", "obsolete and ignored (a warning at start): each client's registration names its ID token algorithm (numverify client create --id-token-alg); access tokens are always signed with ES256")
+	fs.StringVar(&f.idTokenAlg, "id-token-alg", "", "obsolete and ignored (a warning at start): each client's registration names its ID token algorithm (numverify client create --id-token-alg); access tokens of the jwt format are always signed with ES256")
 	fs.DurationVar(&f.accessTokenLifetime, "access-token-lifetime", authz.DefaultAccessTokenLifetime, "access token lifetime")
 	fs.Var(&f.accessTokenAudience, "access-token-audience", "aud of JWT access tokens (repeatable; default "+contract.DefaultAudience+")")
 	fs.DurationVar(&f.authorizeCodeLifetime, "authz-code-lifetime", authz.DefaultAuthorizeCodeLifetime, "authorization code lifetime")
