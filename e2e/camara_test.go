@@ -25,8 +25,10 @@ type camaraTokens struct {
 // TestCAMARAWithRealAuthorizationServer is issue 4's "same cases against the
 // real authorization server and real Postgres, with tokens obtained through
 // the silent login": the CAMARA test definitions' cases for verify and share,
-// on /v2 and /v0, with the jwt format (validated offline) and the opaque one
-// (introspected by a resource-server client). Each format has its
+// on /v2 and /v0, with the jwt-dir format (the default: validated offline
+// with the shared key), the jwt format (signed, then encrypted to the
+// resource server; validated offline with authz's public keys) and the
+// opaque one (introspected by a resource-server client). Each format has its
 // authorization server, a second one with a one-second access-token lifetime
 // on the same issuer and database (for the expired token), and a resource
 // server with no clock skew; one network server and one device on its own
@@ -47,6 +49,9 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		"--resource-introspection-client-id", rs.ID, "--resource-introspection-client-secret", rs.Secret)...)
 	jwtShort, _ := s.StartAuthz("", a.Authz, "--access-token-lifetime", "10s")
 	opaqueShort, _ := s.StartAuthz("", opaqueIssuer, "--access-token-format", "opaque", "--access-token-lifetime", "10s")
+	nestedIssuer, _ := s.StartAuthz("", "", "--access-token-format", "jwt")
+	nestedAPI, _ := s.StartResource("", nestedIssuer, append(noSkew, "--resource-token-format", "jwt")...)
+	nestedShort, _ := s.StartAuthz("", nestedIssuer, "--access-token-format", "jwt", "--access-token-lifetime", "10s")
 
 	formats := []struct {
 		name          string
@@ -54,7 +59,8 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 		api           string // resource server base URL
 		expiredV0     string // the v0 code for an expired token
 	}{
-		{name: "jwt", issuer: a.Authz, short: jwtShort, api: a.Resource, expiredV0: "42"},
+		{name: "jwt-dir", issuer: a.Authz, short: jwtShort, api: a.Resource, expiredV0: "42"},
+		{name: "jwt", issuer: nestedIssuer, short: nestedShort, api: nestedAPI, expiredV0: "42"},
 		// Introspection says only "not active": the resource server cannot
 		// tell expired from revoked or unknown, hence 41.
 		{name: "opaque", issuer: opaqueIssuer, short: opaqueShort, api: opaqueAPI, expiredV0: "41"},
@@ -201,6 +207,27 @@ func TestCAMARAWithRealAuthorizationServer(t *testing.T) {
 			}
 		}
 	}
+
+	// Each resource server accepts its own format only: a token sealed
+	// another way is an invalid token, whatever the number inside.
+	t.Run("a_token_of_another_format_is_refused", func(t *testing.T) {
+		for i, f := range formats {
+			for _, g := range formats {
+				if g.name == f.name {
+					continue
+				}
+				token := tokens[i].login(t, "openid", testbed.ScopeVerify)
+				r, err := callAPI(hc, http.MethodPost, g.api+"/number-verification/v2/verify", token,
+					str(`{"phoneNumber":"`+number+`"}`), headers)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != http.StatusUnauthorized || r.field("code") != "UNAUTHENTICATED" {
+					t.Errorf("a %s token at the %s resource server: %d %s, want 401 UNAUTHENTICATED", f.name, g.name, r.Status, r.Body)
+				}
+			}
+		}
+	})
 
 	// The login itself: a device on Wi-Fi gets no token at all.
 	t.Run("device_not_on_the_network", func(t *testing.T) {
