@@ -35,11 +35,15 @@ UNION ALL
 ` + resolveHotSQL + `
 LIMIT 1`
 
-// resolveHotSQL is the general question of the hot table ($1 address, $2
-// port, $3 instant), through the exclusion constraint's GiST index: the
-// second branch of resolveSQL and the first of resolveHistorySQL.
+// resolveWhere is the general question ($1 address, $2 port, $3 instant),
+// in the terms of the GiST indexes of the hot table (its exclusion
+// constraint) and of the history, both led by the address key.
+const resolveWhere = `network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz`
+
+// resolveHotSQL is the general question of the hot table: the second branch
+// of resolveSQL and the first of resolveHistorySQL.
 const resolveHotSQL = `(SELECT ` + sessionColumns + ` FROM network_sessions
-WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz
+WHERE ` + resolveWhere + `
 LIMIT 1)`
 
 // resolveHistorySQL is the same question of both tables at once, for an
@@ -49,7 +53,7 @@ LIMIT 1)`
 const resolveHistorySQL = resolveHotSQL + `
 UNION ALL
 (SELECT ` + sessionColumns + ` FROM network_session_history
-WHERE network_address_key(ip) = network_address_key($1::inet) AND ip >>= $1::inet AND ports @> $2::int4 AND period @> $3::timestamptz AND upper(period) > $3::timestamptz
+WHERE ` + resolveWhere + ` AND upper(period) > $3::timestamptz
 LIMIT 1)
 LIMIT 1`
 

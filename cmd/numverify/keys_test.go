@@ -11,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/numverify/numverify/authz"
 	"github.com/numverify/numverify/internal/keystore"
 	"github.com/numverify/numverify/internal/pgtest"
 	"github.com/numverify/numverify/resource"
@@ -90,6 +91,13 @@ func TestServeResourceHoldsOnlyItsKey(t *testing.T) {
 // TestResourceTokenFormatFollowsAuthz: served together, the resource server
 // accepts the format the authorization server issues; apart, what it is told.
 func TestResourceTokenFormatFollowsAuthz(t *testing.T) {
+	// format passes authz's name on as the resource server's.
+	for a, r := range map[string]resource.TokenFormat{authz.FormatJWTDirect: resource.FormatJWTDirect,
+		authz.FormatJWT: resource.FormatJWT, authz.FormatOpaque: resource.FormatOpaque} {
+		if a != string(r) {
+			t.Errorf("authz names a format %q, the resource server %q", a, r)
+		}
+	}
 	for _, tc := range []struct {
 		together bool
 		args     []string

@@ -116,14 +116,11 @@ func (f *resourceFlags) build(ctx context.Context, deps serveDeps, shared resour
 // format is the token format accepted: --resource-token-format, or, served
 // with the authorization server and left at its default, the one that server
 // issues (authzFormat, its --access-token-format).
+// Both servers name the formats alike (jwt-dir, jwt, opaque); a name authz
+// does not know stops authz's own build first.
 func (f *resourceFlags) format(authzFormat string) resource.TokenFormat {
-	if f.tokenFormat == string(resource.FormatJWTDirect) {
-		switch authzFormat {
-		case "opaque":
-			return resource.FormatOpaque
-		case "jwt":
-			return resource.FormatJWT
-		}
+	if authzFormat != "" && f.tokenFormat == string(resource.FormatJWTDirect) {
+		return resource.TokenFormat(authzFormat)
 	}
 	return resource.TokenFormat(f.tokenFormat)
 }
