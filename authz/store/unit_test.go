@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -9,17 +11,19 @@ import (
 )
 
 // sealedCode collects the records of one authorization (as /authorize does
-// for a sealed code) without writing them.
+// for a sealed code) without writing them; as with fosite, the three
+// records share one session.
 func sealedCode(t *testing.T, st *Store, ctx context.Context, client *Client, requestID string) []byte {
 	t.Helper()
+	r := newRequest(client, requestID, "sub", "")
 	records, err := st.CollectAuthorizeRecords(ctx, func(ctx context.Context) error {
-		if err := st.CreateAuthorizeCodeSession(ctx, "placeholder", newRequest(client, requestID, "sub", "")); err != nil {
+		if err := st.CreateAuthorizeCodeSession(ctx, "placeholder", r); err != nil {
 			return err
 		}
-		if err := st.CreatePKCERequestSession(ctx, "placeholder", newRequest(client, requestID, "sub", "")); err != nil {
+		if err := st.CreatePKCERequestSession(ctx, "placeholder", r); err != nil {
 			return err
 		}
-		return st.CreateOpenIDConnectSession(ctx, "placeholder", newRequest(client, requestID, "sub", ""))
+		return st.CreateOpenIDConnectSession(ctx, "placeholder", r)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +76,38 @@ func testSealedCodeExchange(t *testing.T, f *fixture) {
 	var rows int
 	if err := f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM oauth2_requests`).Scan(&rows); err != nil || rows != 0 {
 		t.Fatalf("%d rows stored at /authorize (%v), want 0", rows, err)
+	}
+	// The session the three records share travels once, and each record
+	// gets it back.
+	if n := bytes.Count(records, []byte(`"ss":`)); n != 1 {
+		t.Errorf("the records carry %d sessions, want 1: %s", n, records)
+	}
+	checked := st.WithSealedCodeExchange(f.ctx, records, "nv1.code-s", "nv1.code-s", func(ctx context.Context) error {
+		for _, get := range []func(context.Context, string, fosite.Session) (fosite.Requester, error){st.GetAuthorizeCodeSession, st.GetPKCERequestSession} {
+			r, err := get(ctx, "nv1.code-s", emptySession())
+			if err != nil {
+				return err
+			}
+			if sub := r.GetSession().GetSubject(); sub != "sub" {
+				t.Errorf("a record's session has subject %q, want sub", sub)
+			}
+		}
+		return fosite.ErrInvalidClient // refused before the PKCE check: nothing spent
+	})
+	if !errors.Is(checked, fosite.ErrInvalidClient) {
+		t.Fatalf("reading the records back: %v", checked)
+	}
+	// Records without any session are a malformed code.
+	var stripped []map[string]any
+	if err := json.Unmarshal(records, &stripped); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range stripped {
+		delete(r, "ss")
+	}
+	bare, _ := json.Marshal(stripped)
+	if err := exchangeSealed(st, f.ctx, client, bare, "nv1.code-t", "token-t", false); !errors.Is(err, fosite.ErrInvalidGrant) {
+		t.Errorf("records without a session: %v, want invalid_grant", err)
 	}
 
 	before = tracer.Statements()
