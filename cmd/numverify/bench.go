@@ -35,6 +35,7 @@ type benchCommand struct {
 	firstMSISDN     string
 	tokensPerDevice int
 	reuseTokens     bool
+	signatureEvery  int
 	asJSON          bool
 	output          string
 	radius          radiusBenchFlags
@@ -61,6 +62,8 @@ func (c *benchCommand) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.firstMSISDN, "first-msisdn", "+33700000000", "device 0's number; device i has this plus i")
 	fs.IntVar(&c.tokensPerDevice, "tokens-per-device", 1,
 		"mode verify: access tokens issued to each device before the clock starts; each call spends one (single-use), a device out of tokens logs in again")
+	fs.IntVar(&c.signatureEvery, "id-token-signature-every", 64,
+		"verify the signature of one ID token in this many (1: every one, as an SP does); the others are checked for all the rest (signed, issuer, audience, expiry, nonce): an SP's signature check is its own CPU, which here would be taken from the server measured")
 	fs.BoolVar(&c.reuseTokens, "reuse-tokens", false, "mode verify: send every call of a device with one token (a resource server run with --single-use-tokens=false)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.output, "output", "", "write the report to this file instead of stdout")
@@ -103,6 +106,9 @@ func (c *benchCommand) config() (sim.BenchConfig, error) {
 	if c.clientID == "" || c.clientSecret == "" {
 		return sim.BenchConfig{}, fmt.Errorf("--client-id and --client-secret are required (numverify client create): %w", errUsage)
 	}
+	if c.signatureEvery < 1 {
+		return sim.BenchConfig{}, fmt.Errorf("--id-token-signature-every must be 1 or more: %w", errUsage)
+	}
 	if c.reportEvery <= 0 || c.rate < 0 {
 		return sim.BenchConfig{}, fmt.Errorf("--report-every must be positive and --rate 0 or more: %w", errUsage)
 	}
@@ -112,7 +118,7 @@ func (c *benchCommand) config() (sim.BenchConfig, error) {
 	}
 	cfg := sim.BenchConfig{
 		RP: sim.RPConfig{Issuer: c.issuer, ClientID: c.clientID, ClientSecret: c.clientSecret,
-			RedirectURL: c.redirectURL, Scopes: strings.Fields(c.scope), APIURL: c.apiURL},
+			RedirectURL: c.redirectURL, Scopes: strings.Fields(c.scope), APIURL: c.apiURL, IDTokenSignatureEvery: c.signatureEvery},
 		Mode: c.mode, Devices: c.devices, Concurrency: c.concurrency, Rate: c.rate, Duration: c.duration,
 		DevicePrefix: devicePrefix, FirstMSISDN: c.firstMSISDN, Progress: os.Stderr, ReportEvery: c.reportEvery,
 		TokensPerDevice: c.tokensPerDevice, ReuseTokens: c.reuseTokens,
