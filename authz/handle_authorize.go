@@ -67,6 +67,14 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(ctx, w, ar, err)
 		return
 	}
+	// fosite names the request with a random UUID; the code, and the rows
+	// its exchange writes, carry a time-ordered one instead (randomID).
+	id, err := randomID()
+	if err != nil {
+		s.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	ar.SetID(id)
 	if raw := ar.GetRequestForm().Get("redirect_uri"); raw != "" && !registeredExactly(ar.GetClient(), raw) {
 		s.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client."))
 		return

@@ -123,9 +123,9 @@ func (u *unit) redeemCode(key rowKey) (handled bool, err error) {
 // fosite makes the code, PKCE and OpenID Connect records of one request
 // with one session, and only their forms differ (each keeps the parameters
 // its handler needs). So a record whose every other field is the first
-// record's carries only its kind and form, and says Same: a code is then
-// about 1.3 KB of records rather than 2 KB (it is not compressed, see
-// sealedCodes).
+// record's carries only its kind and form, and says Same: a login's
+// records are then about 1.4 KB rather than 2.0 KB (the code is not
+// compressed, see sealedCodes).
 type sealedRecord struct {
 	Kind             kind            `json:"k"`
 	Same             bool            `json:"=,omitempty"` // all but Kind and Form are the first record's
