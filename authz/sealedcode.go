@@ -98,7 +98,7 @@ func (c *sealedCodes) AuthorizeCodeSignature(_ context.Context, code string) str
 // ValidateAuthorizeCode checks the expiry of the request the code carried
 // (its integrity was checked when it was opened).
 func (c *sealedCodes) ValidateAuthorizeCode(_ context.Context, r fosite.Requester, code string) error {
-	if !strings.HasPrefix(code, sealedCodePrefix) && !strings.HasPrefix(code, deflatedPrefix) {
+	if codeFormat(code) == "" {
 		return fosite.ErrInvalidGrant.WithHint("The authorization code is malformed.")
 	}
 	// By the server's clock (Deps.Now: tests move it past a code's
@@ -124,6 +124,17 @@ func (c *sealedCodes) seal(records []byte) (string, error) {
 	return sealedCodePrefix + base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
+// codeFormat is the prefix of code's format (sealedCodePrefix or
+// deflatedPrefix); "" for anything else.
+func codeFormat(code string) string {
+	for _, prefix := range []string{sealedCodePrefix, deflatedPrefix} {
+		if strings.HasPrefix(code, prefix) {
+			return prefix
+		}
+	}
+	return ""
+}
+
 // maxSealedCode bounds what open reads (a code is about 2 KB).
 const maxSealedCode = 16 << 10
 
@@ -132,15 +143,12 @@ var errNotSealed = errors.New("not a sealed code")
 // open returns the records a code carries; errNotSealed for anything this
 // server did not seal.
 func (c *sealedCodes) open(code string) ([]byte, error) {
-	prefix := sealedCodePrefix
-	if strings.HasPrefix(code, deflatedPrefix) {
-		prefix = deflatedPrefix
-	}
-	body, ok := strings.CutPrefix(code, prefix)
+	prefix := codeFormat(code)
+	body := strings.TrimPrefix(code, prefix)
 	// One spelling per code: its single use is recorded under the code as
 	// sent, so the decoder must not accept variants (it skips line breaks,
 	// and without Strict ignores the last character's spare bits).
-	if !ok || len(body) > maxSealedCode || strings.ContainsAny(body, "\r\n") {
+	if prefix == "" || len(body) > maxSealedCode || strings.ContainsAny(body, "\r\n") {
 		return nil, errNotSealed
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
