@@ -41,12 +41,12 @@ const historyDaysAhead = 2
 // worst 5 s of five runs of the old pacing (README, ninth machine).
 const moveBatch = 250
 
-// moveRest is how long the move rests after a full batch that took took,
-// when it has been moving for elapsed: three times as long (a quarter of
-// one backend) for the first moveGentle, then as long (half of one
-// backend), so that a backlog more than a quarter of a backend can move
-// (closures faster than about 4,800 a second on the README's machine) is
-// still cleared as fast as before.
+// moveRest is how long the move rests after a full batch (which took
+// took), when it has been moving for elapsed: three times as long (a
+// quarter of one backend) for the first moveGentle, then as long (half of
+// one backend). So a backlog larger than a quarter of a backend can move
+// (sessions closing faster than about 4,800 a second on the README's ninth
+// machine) is still cleared as fast as before.
 func moveRest(took, elapsed time.Duration) time.Duration {
 	if elapsed < moveGentle {
 		return 3 * took
