@@ -38,7 +38,10 @@ const historyDaysAhead = 2
 // each) resting three times as long (a quarter of one backend), the same
 // move is spread over 12 to 21 s: in five 3-minute runs at 20,000/s no
 // 5 s of the feed had a p99 over 48 ms, against 42 to 124 ms for the
-// worst 5 s of five runs of the old pacing (README, ninth machine).
+// worst 5 s of five runs of the old pacing. Each statement costs more as
+// the day's history partition grows: in a 10-minute run the rounds' moves
+// took 25 to 29 s from minute 4, back to back but keeping up (README,
+// ninth machine).
 const moveBatch = 250
 
 // moveRest is how long the move rests after a full batch (which took

@@ -63,10 +63,13 @@ type RelyingParty struct {
 	cfg      RPConfig
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
-	// unsigned checks all but the signature (IDTokenSignatureEvery).
-	unsigned *oidc.IDTokenVerifier
-	idTokens atomic.Uint64
-	http     *http.Client
+	// unsigned checks all but the signature (IDTokenSignatureEvery), and
+	// signingAlgs the header of the tokens it checks: the algorithms the
+	// verifier accepts.
+	unsigned    *oidc.IDTokenVerifier
+	signingAlgs []jose.SignatureAlgorithm
+	idTokens    atomic.Uint64
+	http        *http.Client
 	// backchannelURL is the CIBA endpoint from discovery ("" when none).
 	backchannelURL string
 }
@@ -91,7 +94,8 @@ func NewRelyingParty(ctx context.Context, cfg RPConfig) (*RelyingParty, error) {
 		cfg.ClientSecret = ""
 	}
 	var extra struct {
-		Backchannel string `json:"backchannel_authentication_endpoint"`
+		Backchannel string   `json:"backchannel_authentication_endpoint"`
+		IDTokenAlgs []string `json:"id_token_signing_alg_values_supported"`
 	}
 	_ = provider.Claims(&extra)
 	return &RelyingParty{
@@ -107,7 +111,8 @@ func NewRelyingParty(ctx context.Context, cfg RPConfig) (*RelyingParty, error) {
 		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: idTokenAlgs(cfg.IDTokenSigningAlg)}),
 		unsigned: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: idTokenAlgs(cfg.IDTokenSigningAlg),
 			InsecureSkipSignatureCheck: true}),
-		http: client,
+		signingAlgs: signingAlgs(idTokenAlgs(cfg.IDTokenSigningAlg), extra.IDTokenAlgs),
+		http:        client,
 	}, nil
 }
 
@@ -118,6 +123,26 @@ func idTokenAlgs(registered string) []string {
 		return nil
 	}
 	return []string{registered}
+}
+
+// signingAlgs is what go-oidc's verifier accepts: the registered
+// algorithm, else those discovery lists, else RS256 (its default); never
+// "none".
+func signingAlgs(registered, discovered []string) []jose.SignatureAlgorithm {
+	names := registered
+	if len(names) == 0 {
+		names = discovered
+	}
+	var algs []jose.SignatureAlgorithm
+	for _, name := range names {
+		if !strings.EqualFold(name, "none") {
+			algs = append(algs, jose.SignatureAlgorithm(name))
+		}
+	}
+	if len(algs) == 0 {
+		return []jose.SignatureAlgorithm{jose.RS256}
+	}
+	return algs
 }
 
 // AuthRequest is one authorization request and the secrets the SP keeps
@@ -212,7 +237,7 @@ func (rp *RelyingParty) verifyIDToken(ctx context.Context, raw string) (*oidc.ID
 	verifier := rp.verifier
 	if every := uint64(rp.cfg.IDTokenSignatureEvery); every > 1 && (rp.idTokens.Add(1)-1)%every != 0 {
 		// go-oidc skipping the signature also takes alg "none": refused here.
-		if err := signedHeader(raw); err != nil {
+		if _, err := jose.ParseSigned(raw, rp.signingAlgs); err != nil {
 			return nil, nil, &ProtocolError{Step: "token", Problem: "ID token: " + err.Error()}
 		}
 		verifier = rp.unsigned
@@ -229,17 +254,6 @@ func (rp *RelyingParty) verifyIDToken(ctx context.Context, raw string) (*oidc.ID
 	}
 	return idToken, claims.AMR, nil
 }
-
-// signedHeader checks that a JWS names a signing algorithm (go-jose's
-// parser refuses any not listed, "none" among them).
-func signedHeader(raw string) error {
-	_, err := jose.ParseSigned(raw, signingAlgorithms)
-	return err
-}
-
-// signingAlgorithms are the JWS algorithms an ID token may name.
-var signingAlgorithms = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.ES384, jose.ES512,
-	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512}
 
 // ProtocolError is an answer that arrived but breaks the protocol (a missing
 // or invalid ID token, a malformed API body).
